@@ -1,0 +1,145 @@
+// facegate: resumable image-header probe (the probe contract of DESIGN.md).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace facegate {
+
+/// Image container formats that the sniffer names. jpeg, png, bmp and webp are parsed;
+/// the others are recognized by their magic bytes and reported without dimensions.
+enum class Format : std::uint8_t {
+  unknown,
+  jpeg,
+  png,
+  bmp,
+  webp,
+  gif,
+  tiff,
+  heif,
+  avif,
+  jxl,
+  ico,
+  psd,
+  svg,
+};
+
+/// Lower-case name of a format ("jpeg", "png", ...; "unknown").
+std::string_view format_name(Format format) noexcept;
+
+/// True for the formats whose dimensions the probe parses (jpeg, png, bmp, webp).
+bool format_is_parsed(Format format) noexcept;
+
+/// Why a probe failed. Stable names (see error_code_name) appear in output records.
+enum class ErrorCode : std::uint8_t {
+  none,                ///< no error
+  truncated,           ///< input ended before the header was complete
+  malformed,           ///< the header contradicts its format's specification
+  unsupported_format,  ///< no known format's magic bytes
+  invalid_call,        ///< the caller broke the probe contract (bytes out of order)
+  io,                  ///< the local file could not be opened or read
+};
+
+/// Stable snake_case name of an error code ("truncated", "malformed", ...).
+std::string_view error_code_name(ErrorCode code) noexcept;
+
+/// An error code with a human-readable message.
+struct Error {
+  ErrorCode code = ErrorCode::none;  ///< ErrorCode::none when there is no error
+  std::string message;               ///< empty when there is no error
+  /// True when this holds an error.
+  explicit operator bool() const noexcept { return code != ErrorCode::none; }
+};
+
+/// What a header says. Values are the header's own (uint32): judging them is the rules' job.
+struct ImageInfo {
+  Format format = Format::unknown;  ///< container format
+  std::uint32_t width = 0;          ///< pixels; 0 when unknown (recognized-only formats)
+  std::uint32_t height = 0;         ///< pixels; 0 when unknown
+  std::uint8_t orientation = 0;     ///< EXIF orientation 1..8; 0 when the header has none
+  bool animated = false;            ///< PNG acTL, WebP VP8X animation flag
+  std::string_view subtype;         ///< codec detail: "progressive", "vp8l", "cgbi", ... (static text)
+  /// True when width and height were read from the header.
+  bool has_dimensions() const noexcept { return width != 0 && height != 0; }
+};
+
+/// A byte range the probe needs next.
+struct Want {
+  std::uint64_t offset = 0;  ///< absolute offset of the first byte needed
+  std::uint32_t length = 0;  ///< number of bytes needed from there
+};
+
+/// State of a probe after each call.
+enum class Status : std::uint8_t {
+  need_more,  ///< feed the bytes of want(), or call finish() at end of input
+  done,       ///< info() holds the answer
+  error,      ///< error() says why; sticky
+};
+
+namespace detail {
+struct ProbeState;
+}
+
+/// Resumable header parser. Feed bytes at any chunking; the answer does not depend on it.
+///
+/// Bytes before want().offset may be skipped by the caller (seek, HTTP Range) or fed anyway
+/// (a stream): the probe ignores them. Feeding a chunk that starts after the next byte the
+/// probe needs is a caller error (invalid_call). Errors are sticky; after finish() the status
+/// is never need_more.
+class Probe {
+ public:
+  /// Starts a probe at offset 0 with nothing fed.
+  Probe();
+  ~Probe();
+  Probe(Probe&&) noexcept;
+  Probe& operator=(Probe&&) noexcept;
+  Probe(const Probe&) = delete;
+  Probe& operator=(const Probe&) = delete;
+
+  /// Offers the bytes that start at absolute offset `offset`.
+  Status feed(std::uint64_t offset, std::span<const std::byte> bytes);
+  /// Declares the end of input: a pending need becomes ErrorCode::truncated.
+  Status finish();
+  /// Current status.
+  Status status() const noexcept;
+  /// Bytes needed next; meaningful while status() is need_more.
+  Want want() const noexcept;
+  /// The header fields found so far; complete when status() is done.
+  const ImageInfo& info() const noexcept;
+  /// The error; meaningful when status() is error.
+  const Error& error() const noexcept;
+
+ private:
+  std::unique_ptr<detail::ProbeState> state_;
+};
+
+/// Result of probing a whole source.
+struct ProbeResult {
+  ImageInfo info;                          ///< fields found (partial when error is set)
+  Error error;                             ///< ErrorCode::none on success
+  std::optional<std::uint64_t> file_size;  ///< total size in bytes when known
+  std::uint64_t bytes_read = 0;            ///< bytes the driver read from the source
+  /// True when the probe reached its answer.
+  bool ok() const noexcept { return !error; }
+};
+
+/// Probes an image held in memory.
+ProbeResult probe_memory(std::span<const std::byte> bytes);
+
+/// Options of probe_file.
+struct FileProbeOptions {
+  /// Smallest read: a want shorter than this reads this many bytes, saving system calls when
+  /// the parser next wants the bytes right after. 0 reads exactly what the probe wants.
+  std::uint32_t min_read = 512;
+};
+
+/// Probes a local file, reading only the ranges the probe wants (pread).
+ProbeResult probe_file(const std::filesystem::path& path, const FileProbeOptions& options = {});
+
+}  // namespace facegate

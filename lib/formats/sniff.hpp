@@ -1,0 +1,17 @@
+// Format sniffing from the first bytes of a file.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "facegate/probe.hpp"
+
+namespace facegate::detail {
+
+/// Bytes the sniffer looks at (fewer when the input is shorter).
+inline constexpr std::uint32_t kSniffLength = 64;
+
+/// Names the format whose magic bytes start `head` (up to kSniffLength bytes).
+Format sniff_format(std::span<const std::byte> head) noexcept;
+
+}  // namespace facegate::detail
