@@ -75,6 +75,7 @@ struct ProbeState {
 
 Step ProbeState::dispatch(const Window& window) {
   if (std::holds_alternative<Sniffing>(parser)) {
+    if (window.bytes.empty()) return Step::truncated("empty input");
     info.format = sniff_format(window.bytes);
     switch (info.format) {
       case Format::jpeg: return parser.emplace<JpegParser>().start(info);
