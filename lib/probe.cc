@@ -2,6 +2,7 @@
 // chunks its bytes, and turns the parsers' steps into the public status.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -63,7 +64,8 @@ struct ProbeState {
   ImageInfo info;
   Parser parser;
   Step step = Step::need(0, kSniffLength, /*short_ok=*/true);
-  // buffer[0, filled) holds the bytes of the current window gathered so far.
+  // buffer[0, filled) holds the bytes from the current window's offset on, gathered so far; it
+  // may hold more than the window, when the window lies inside the previous one.
   std::byte buffer[kMaxWindow];
   std::uint32_t filled = 0;
 
@@ -71,12 +73,19 @@ struct ProbeState {
   void apply(Step next, std::uint64_t previous_offset, std::span<const std::byte> previous);
   Status fail(ErrorCode code, std::string message);
   std::uint64_t needed_offset() const { return step.want.offset + filled; }
+  bool window_complete() const { return filled >= step.want.length; }
+  std::span<const std::byte> buffered_window() const {
+    return {buffer, std::min(filled, step.want.length)};
+  }
 };
 
 Step ProbeState::dispatch(const Window& window) {
   if (std::holds_alternative<Sniffing>(parser)) {
     if (window.bytes.empty()) return Step::truncated("empty input");
     info.format = sniff_format(window.bytes);
+    if (info.format == Format::unknown && window.at_eof && starts_known_magic(window.bytes)) {
+      return Step::truncated("input ends inside the magic bytes of a known format");
+    }
     switch (info.format) {
       case Format::jpeg: return parser.emplace<JpegParser>().start(info);
       case Format::png: return parser.emplace<PngParser>().start(info);
@@ -126,7 +135,7 @@ void ProbeState::apply(Step next, std::uint64_t previous_offset,
   const std::uint64_t previous_end = previous_offset + previous.size();
   if (next.want.offset < previous_end) {
     auto kept = previous.subspan(static_cast<std::size_t>(next.want.offset - previous_offset));
-    filled = static_cast<std::uint32_t>(std::min<std::size_t>(kept.size(), next.want.length));
+    filled = static_cast<std::uint32_t>(kept.size());  // all of it: later windows may need it
     std::memmove(buffer, kept.data(), filled);
   }
 }
@@ -156,8 +165,8 @@ Status Probe::feed(std::uint64_t offset, std::span<const std::byte> bytes) {
   const std::uint64_t end = offset + bytes.size();
   while (s.status == Status::need_more) {
     const detail::Step current = s.step;
-    std::span<const std::byte> window(s.buffer, s.filled);
-    if (s.filled < current.want.length) {
+    std::span<const std::byte> window = s.buffered_window();
+    if (!s.window_complete()) {
       const std::uint64_t need = s.needed_offset();
       if (offset > need) {
         return s.fail(ErrorCode::invalid_call, "feed: bytes at offset " + std::to_string(offset) +
@@ -182,30 +191,33 @@ Status Probe::feed(std::uint64_t offset, std::span<const std::byte> bytes) {
     // caller's span does not hold them too.
     const bool caller_holds_next =
         window.data() != s.buffer || (next.kind == detail::Step::Kind::need && next.want.offset >= offset);
-    s.apply(next, current.want.offset, caller_holds_next ? std::span<const std::byte>{} : window);
+    s.apply(next, current.want.offset,
+            caller_holds_next ? std::span<const std::byte>{} : std::span<const std::byte>(s.buffer, s.filled));
   }
   return s.status;
 }
 
 Status Probe::finish() {
   auto& s = *state_;
-  // Windows that the buffered bytes still cover are served; a short one once, if asked for.
-  bool served_short = false;
+  // Windows that the buffered bytes still cover are served; short ones when asked for, as long
+  // as each starts past the previous short one.
+  std::optional<std::uint64_t> last_short;
   while (s.status == Status::need_more) {
     const detail::Step current = s.step;
-    const bool complete = s.filled == current.want.length;
-    if (!complete && (!current.short_ok || served_short)) {
-      const std::uint64_t end = current.want.offset + s.filled;
+    const bool complete = s.window_complete();
+    const bool short_allowed = current.short_ok &&
+                               (!last_short || current.want.offset > *last_short);
+    if (!complete && !short_allowed) {
       return s.fail(ErrorCode::truncated,
                     "truncated " + std::string(format_name(s.info.format)) +
-                        " header: input ends at byte " + std::to_string(end) + ", " +
-                        std::to_string(current.want.length - s.filled) +
-                        " more bytes needed from there");
+                        " header: the input ends before byte " +
+                        std::to_string(current.want.offset + current.want.length - 1) +
+                        ", which the header needs");
     }
-    served_short = served_short || !complete;
-    std::span<const std::byte> window(s.buffer, s.filled);
+    if (!complete) last_short = current.want.offset;
+    const std::span<const std::byte> window = s.buffered_window();
     s.apply(s.dispatch(detail::Window{current.want.offset, window, true}), current.want.offset,
-            window);
+            std::span<const std::byte>(s.buffer, s.filled));
   }
   return s.status;
 }

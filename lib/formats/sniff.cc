@@ -53,6 +53,17 @@ bool looks_like_svg(std::span<const std::byte> head) {
 
 }  // namespace
 
+bool starts_known_magic(std::span<const std::byte> head) noexcept {
+  static constexpr std::string_view kParsedMagics[] = {
+      {"\xFF\xD8\xFF", 3}, {"\x89PNG\r\n\x1A\n", 8}, {"RIFF", 4}, {"BM", 2}};
+  for (std::string_view magic : kParsedMagics) {
+    if (!head.empty() && head.size() < magic.size() && has_text(head, 0, magic.substr(0, head.size()))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Format sniff_format(std::span<const std::byte> head) noexcept {
   if (starts_with_bytes(head, {0xFF, 0xD8, 0xFF})) return Format::jpeg;
   if (starts_with_bytes(head, {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A})) return Format::png;

@@ -14,4 +14,8 @@ inline constexpr std::uint32_t kSniffLength = 64;
 /// Names the format whose magic bytes start `head` (up to kSniffLength bytes).
 Format sniff_format(std::span<const std::byte> head) noexcept;
 
+/// True when `head`, shorter than the magic bytes of a parsed format, starts them
+/// (a file cut inside its signature is truncated, not unrecognized).
+bool starts_known_magic(std::span<const std::byte> head) noexcept;
+
 }  // namespace facegate::detail
