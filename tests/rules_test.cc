@@ -402,6 +402,19 @@ TEST_CASE("the source: local files warn, non-public URLs reject") {
   expect(check(kWan, jpeg(1000, 1000)), Decision::pass);
 }
 
+TEST_CASE("an image never fetched is judged on its URL and parameters only") {
+  Subject oss;  // an oss:// URL: only the service resolves it
+  oss.header_read = false;
+  const Verdict unread = check(kWan, oss);
+  expect(unread, Decision::unknown);
+  CHECK(unread.find("image.not_read") != nullptr);
+  CHECK(unread.find("format.unknown") == nullptr);
+  Subject internal;
+  internal.header_read = false;
+  internal.source = SourceKind::non_public_url;
+  expect(check(kWan, internal), Decision::reject, {"url.not_public"});
+}
+
 TEST_CASE("subject_from_probe carries the probe's facts") {
   ProbeResult probe;
   probe.info.format = Format::png;

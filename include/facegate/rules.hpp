@@ -253,6 +253,9 @@ struct Subject {
   SourceKind source = SourceKind::public_url;  ///< where the image comes from
   std::vector<Parameter> parameters;       ///< request parameters given by the user
   bool strict = false;                     ///< inferred and ambiguous rules reject instead of warn
+  /// False when the image was never fetched (a non-public URL, or an oss:// URL that only the
+  /// service resolves): image rules are not judged and the decision is at best unknown.
+  bool header_read = true;
 };
 
 /// A Subject holding a probe's image, error and file size.
@@ -284,7 +287,7 @@ std::string_view severity_name(Severity severity) noexcept;
 /// size.{width,height}_{below_min,above_max}, size.short_side_below_min,
 /// size.long_side_above_max, size.unknown, aspect.above_max, file_size.above_max,
 /// file_size.ambiguous, file_size.unknown, param.<name>.invalid, param.<name>.missing,
-/// param.<name>.unknown, url.not_public, probe.<error_code_name>.
+/// param.<name>.unknown, url.not_public, image.not_read, probe.<error_code_name>.
 struct Finding {
   std::string code;     ///< stable code, see above
   Severity severity = Severity::info;  ///< weight

@@ -33,7 +33,7 @@ struct Step {
   Want want;                  // Kind::need: next window
   bool short_ok = false;      // Kind::need: at end of input, accept fewer bytes than asked
   ErrorCode error = ErrorCode::none;  // Kind::fail
-  std::string_view message;           // Kind::fail: static text
+  std::string_view message;           // Kind::fail: valid until the parser is called again
 
   static constexpr Step need(std::uint64_t offset, std::uint32_t length, bool short_ok = false) {
     return Step{Kind::need, Want{offset, length}, short_ok, ErrorCode::none, {}};

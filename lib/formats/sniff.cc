@@ -54,12 +54,17 @@ bool looks_like_svg(std::span<const std::byte> head) {
 }  // namespace
 
 bool starts_known_magic(std::span<const std::byte> head) noexcept {
+  // The parsed formats' signatures; '?' stands for any byte (the RIFF chunk size).
   static constexpr std::string_view kParsedMagics[] = {
-      {"\xFF\xD8\xFF", 3}, {"\x89PNG\r\n\x1A\n", 8}, {"RIFF", 4}, {"BM", 2}};
-  for (std::string_view magic : kParsedMagics) {
-    if (!head.empty() && head.size() < magic.size() && has_text(head, 0, magic.substr(0, head.size()))) {
-      return true;
+      {"\xFF\xD8\xFF", 3}, {"\x89PNG\r\n\x1A\n", 8}, {"RIFF????WEBP", 12}, {"BM", 2}};
+  auto matches = [&](std::string_view magic) {
+    for (std::size_t i = 0; i < head.size(); ++i) {
+      if (magic[i] != '?' && u8(head, i) != static_cast<unsigned char>(magic[i])) return false;
     }
+    return true;
+  };
+  for (std::string_view magic : kParsedMagics) {
+    if (!head.empty() && head.size() < magic.size() && matches(magic)) return true;
   }
   return false;
 }

@@ -57,10 +57,14 @@ class Evaluation {
   Evaluation(const ModelRules& rules, const Subject& subject) : rules_(rules), subject_(subject) {}
 
   Verdict run() {
-    check_probe();
-    check_format();
-    check_dimensions();
-    check_file_size();
+    if (subject_.header_read) {
+      check_probe();
+      check_format();
+      check_dimensions();
+      check_file_size();
+    } else {
+      note_unread_image();
+    }
     check_parameters();
     check_url();
     verdict_.decision = decide();
@@ -86,6 +90,14 @@ class Evaluation {
     std::string message = "the image header could not be read";
     if (!subject_.probe_error.message.empty()) message += ": " + subject_.probe_error.message;
     add("probe." + std::string(name), Severity::error, std::move(message), {}, std::string(name));
+  }
+
+  // An image facegate never fetched (a non-public URL, an oss:// URL that only the service can
+  // resolve) has no facts: no image rule can pass or fail, so the decision is at best unknown.
+  void note_unread_image() {
+    missing_fact_ = true;
+    add("image.not_read", Severity::info,
+        "the image was not fetched, so its format, size and file size are unknown");
   }
 
   void check_format() {
