@@ -391,11 +391,12 @@ TEST_CASE("parameters: values, defaults, required, unknown") {
   CHECK(effective_parameters(model(kWan), half_body).empty());
 }
 
-TEST_CASE("the source: local files warn, non-public URLs reject") {
+TEST_CASE("the source: local files get a note, non-public URLs reject") {
   Subject local = jpeg(1000, 1000);
   local.source = SourceKind::local_file;
-  expect(check(kWan, local), Decision::pass, {"url.not_public"});
-  expect(check(kWan, strict(local)), Decision::pass, {"url.not_public"});
+  expect(check(kWan, local), Decision::pass);
+  CHECK(severity_of(check(kWan, local), "url.not_public") == Severity::info);
+  expect(check(kWan, strict(local)), Decision::pass);
   Subject internal = jpeg(1000, 1000);
   internal.source = SourceKind::non_public_url;
   expect(check(kWan, internal), Decision::reject, {"url.not_public"});

@@ -233,7 +233,7 @@ std::optional<Money> price_per_image(const ModelRules& rules, std::string_view c
 /// Where the image comes from, as far as the service's fetcher is concerned.
 enum class SourceKind : std::uint8_t {
   public_url,      ///< an http(s) URL the service can fetch
-  local_file,      ///< a local path: must be uploaded first (url.not_public warns)
+  local_file,      ///< a local path: must be uploaded first (url.not_public, info)
   non_public_url,  ///< a private, loopback or link-local address (url.not_public rejects)
 };
 
@@ -315,7 +315,7 @@ struct Verdict {
 /// (documented, or strict): liveportrait-detect without a file size is unknown,
 /// wan2.2-s2v-detect (no size rule) passes. A probe error other than unsupported_format gives
 /// probe.<error_code_name> and decision error; unsupported_format is judged as format.unknown.
-/// A local file warns url.not_public (it can be uploaded; strict keeps it a warning); a
+/// A local file gets url.not_public as info (it can be uploaded, even when strict); a
 /// non-public URL rejects (the service can never fetch it).
 Verdict evaluate(const ModelRules& rules, const Subject& subject);
 

@@ -258,14 +258,14 @@ class Evaluation {
   }
 
   // A local path cannot be fetched, but the user may upload the file: its content is what
-  // facegate judges, so a local file warns (and strict does not change that). An address in a
+  // facegate judges, so a local file gets a note, never a warning or a rejection. An address in a
   // private, loopback or link-local range can never be fetched: that rejects.
   void check_url() {
     const std::string limit = "public http(s) URL";
     switch (subject_.source) {
       case SourceKind::public_url: return;
       case SourceKind::local_file:
-        add("url.not_public", Severity::warn,
+        add("url.not_public", Severity::info,
             "the service fetches only public http(s) URLs; upload this local file first", limit,
             "local file");
         return;

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "facegate/fetch.hpp"
+
 namespace facegate::cli {
 namespace {
 
@@ -23,18 +25,6 @@ void read_lines(std::istream& in, std::vector<Input>& out) {
 }
 
 }  // namespace
-
-bool looks_like_url(std::string_view text) {
-  // RFC 3986 section 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-  auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-  if (text.empty() || !is_alpha(text[0])) return false;
-  std::size_t i = 1;
-  while (i < text.size() && (is_alpha(text[i]) || (text[i] >= '0' && text[i] <= '9') ||
-                             text[i] == '+' || text[i] == '-' || text[i] == '.')) {
-    ++i;
-  }
-  return text.substr(i, 3) == "://";
-}
 
 std::vector<Input> expand_inputs(const std::vector<std::string>& arguments,
                                  std::istream& standard_input) {

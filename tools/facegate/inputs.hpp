@@ -15,9 +15,6 @@ struct Input {
   std::string problem;  ///< for list_error: why the list could not be read
 };
 
-/// True when `text` starts with a URL scheme ("scheme://"), whatever the scheme.
-bool looks_like_url(std::string_view text);
-
 /// Expands the arguments: '-' reads lines from `standard_input`, '@FILE' reads lines from FILE.
 /// Lines are taken literally (no nested '@'); empty lines are skipped; a trailing CR is dropped.
 /// A list that cannot be read becomes one list_error input, so it still yields one record.

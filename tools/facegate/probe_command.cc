@@ -1,17 +1,12 @@
-#include <iostream>
-
 #include "commands.hpp"
-#include "facegate/probe.hpp"
-#include "inputs.hpp"
 #include "output/json_writer.hpp"
-#include "records.hpp"
 #include "table.hpp"
 
 namespace facegate::cli {
 
-int run_probe(const ProbeOptions& options, std::ostream& out, std::ostream&) {
-  const std::vector<Input> inputs = expand_inputs(options.inputs, std::cin);
-  const std::vector<SourceProbe> probes = probe_inputs(inputs);
+int run_probe(const ProbeOptions& options, Streams io) {
+  const std::vector<SourceProbe> probes =
+      probe_inputs(expand_inputs(options.inputs, io.in), options.settings);
   bool all_ok = true;
   Table table({"SOURCE", "FORMAT", "WIDTH", "HEIGHT", "ORIENT", "ANIM", "FILE_SIZE", "READ",
                "ERROR"});
@@ -22,13 +17,13 @@ int run_probe(const ProbeOptions& options, std::ostream& out, std::ostream&) {
       json.begin_object();
       write_probe_fields(json, probe);
       json.end_object();
-      out << json.text() << '\n';
+      io.out << json.text() << '\n';
     } else {
       table.add_row(probe_table_cells(probe));
     }
   }
-  if (!options.json) table.print(out);
-  out.flush();
+  if (!options.json) table.print(io.out);
+  io.out.flush();
   return all_ok ? kExitOk : kExitFailed;
 }
 

@@ -5,31 +5,60 @@
 #include <string>
 #include <vector>
 
+#include "facegate/fetch.hpp"
 #include "facegate/probe.hpp"
 #include "inputs.hpp"
 #include "output/json_writer.hpp"
 
 namespace facegate::cli {
 
+/// What the network did for a URL input.
+struct RemoteFacts {
+  long http_status = 0;                 ///< status of the last response; 0 when none came
+  std::uint64_t bytes_transferred = 0;  ///< body bytes received
+  std::uint32_t requests = 0;           ///< HTTP requests sent, redirects included
+};
+
 /// What probing one input found, local or remote.
 struct SourceProbe {
   Input input;
-  ProbeResult result;
-  std::string error_code;     ///< stable name; empty on success
+  ImageInfo info;                          ///< fields found (partial on error)
+  std::optional<std::uint64_t> file_size;  ///< when known
+  std::uint64_t bytes_read = 0;            ///< bytes handed to the probe
+  std::optional<RemoteFacts> remote;       ///< set for URL inputs
+  std::string error_code;     ///< stable name (probe or fetch error); empty on success
   std::string error_message;  ///< empty on success
+  /// The probe's own error, when the failure was the image's (truncated, malformed ...).
+  Error probe_error;
   /// True when the header was read to its answer.
   bool ok() const { return error_code.empty(); }
 };
 
-/// Probes every input, one SourceProbe each, in input order.
-std::vector<SourceProbe> probe_inputs(const std::vector<Input>& inputs);
+/// How inputs are probed.
+struct ProbeSettings {
+  FetchOptions fetch;        ///< limits and permissions for URL inputs
+  NetworkLoopOptions loop;   ///< concurrency for URL inputs
+};
 
-/// Writes "source", "format", "width", "height", "orientation", "animated", "file_size",
-/// "bytes_read", "error" into an open JSON object.
+/// Probes a local input (a path, or a list that failed to open).
+SourceProbe probe_local(const Input& input);
+
+/// The record of a URL input from its fetch result.
+SourceProbe from_fetch(const Input& input, FetchResult result);
+
+/// Probes every input, one SourceProbe each, in input order; URLs concurrently.
+std::vector<SourceProbe> probe_inputs(const std::vector<Input>& inputs,
+                                      const ProbeSettings& settings);
+
+/// Writes "source" then the image fields and "error" into an open JSON object.
 void write_probe_fields(detail::JsonWriter& json, const SourceProbe& probe);
 
-/// Writes the image fields without "source" and "error" (the "image" object of check records).
+/// Writes the image fields: format ... bytes_read, and for URLs http_status,
+/// bytes_transferred and requests.
 void write_image_fields(detail::JsonWriter& json, const SourceProbe& probe);
+
+/// Writes the "error" key: null, or {"code", "message"}.
+void write_error_field(detail::JsonWriter& json, const SourceProbe& probe);
 
 /// The cells of a probe table row.
 std::vector<std::string> probe_table_cells(const SourceProbe& probe);

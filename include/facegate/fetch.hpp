@@ -1,0 +1,189 @@
+// facegate: remote headers. Probes images behind http(s) URLs reading only header bytes, on
+// one libcurl event loop that other remote clients (the face-detect client) can share.
+//
+// How a URL is fetched (DESIGN.md "Remote side"):
+//  - The first request asks `Range: bytes=0-12287` with `Accept-Encoding: identity`. On 206,
+//    each further need of the probe is a new range request at Probe::want() on the same
+//    connection (HTTP/1.1 keep-alive or an HTTP/2 stream). On 200 the body is streamed and the
+//    transfer is stopped as soon as the probe is done.
+//  - File size: the total of Content-Range, or Content-Length of a 200 without
+//    Content-Encoding. A 200 with an unasked Content-Encoding is decoded (so the probe sees the
+//    image) and its size is unknown.
+//  - A 206 is trusted only when its Content-Range starts where asked and ends within the range
+//    asked, and its body is no longer than that range: otherwise bad_range.
+//
+// Safety, all on by default and not switchable unless named here:
+//  - http and https only, for the URL and for every redirect; at most 5 redirects.
+//  - Every address actually connected to (each redirect, each resolved address) is checked
+//    before the connection is opened and again before each request is sent: loopback,
+//    RFC 1918, CGNAT, link-local, unspecified, multicast, IPv6 ULA/link-local/site-local, the
+//    IPv4-mapped forms of those and other special-purpose blocks are refused (private_address)
+//    unless FetchOptions::allow_private_network (or allow_loopback for loopback only).
+//  - Connect timeout, overall deadline and low-speed limit always apply; a hard cap on body
+//    bytes per URL is enforced as the bytes arrive, whatever the server announced.
+//  - TLS peer and host verification are always on (ca_file may add a CA, never disable).
+//  - Proxy variables (http_proxy, https_proxy, all_proxy, no_proxy) are ignored unless
+//    FetchOptions::use_environment_proxy. With a proxy, the address checked is the proxy's:
+//    a proxy on a private network then needs allow_private_network, and the target's address
+//    is not checked (only a literal address in the URL is).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "facegate/probe.hpp"
+
+namespace facegate {
+
+/// Why a URL probe failed. Stable snake_case names (fetch_error_name) appear in output records.
+enum class FetchError : std::uint8_t {
+  none,                ///< no error
+  bad_url,             ///< the URL does not parse
+  scheme,              ///< not http or https (the URL or a redirect target)
+  private_address,     ///< the URL or a redirect leads to a non-public address
+  dns,                 ///< the host name does not resolve
+  connect,             ///< no connection could be made
+  tls,                 ///< TLS handshake or certificate verification failed
+  timeout,             ///< connect timeout, overall deadline or low-speed limit reached
+  network,             ///< an established connection broke (reset, send or receive error)
+  too_many_redirects,  ///< more than FetchOptions::max_redirects redirects
+  http_status,         ///< the final response is neither 200 nor 206 (404, 500, ...)
+  bad_range,           ///< a 206 that does not match the range asked, or a body longer than it
+  protocol,            ///< other HTTP violations: body shorter than announced, bad encoding ...
+  byte_cap,            ///< the probe needed more than FetchOptions::byte_cap body bytes
+  truncated,           ///< probe: the image ended before its header did
+  malformed,           ///< probe: the header contradicts its format's specification
+  unsupported_format,  ///< probe: no known image format's magic bytes
+  internal,            ///< libcurl could not be set up, or a probe contract violation (a bug)
+};
+
+/// Stable snake_case name of a fetch error ("none", "dns", "private_address", ...).
+std::string_view fetch_error_name(FetchError error) noexcept;
+
+/// The fetch error for a probe error code (truncated, malformed, unsupported_format kept).
+FetchError fetch_error_from_probe(ErrorCode code) noexcept;
+
+/// A fetch error code with a human-readable message.
+struct FetchFailure {
+  FetchError code = FetchError::none;  ///< FetchError::none when there is no error
+  std::string message;                 ///< empty when there is no error
+  /// True when this holds an error.
+  explicit operator bool() const noexcept { return code != FetchError::none; }
+};
+
+/// Limits and permissions of a URL probe. The defaults are the safe ones.
+struct FetchOptions {
+  /// Time allowed to open one connection (DNS, TCP, TLS).
+  std::chrono::milliseconds connect_timeout{5'000};
+  /// Time allowed for all of one URL's requests, from the start of its first request.
+  std::chrono::milliseconds deadline{20'000};
+  /// A transfer slower than this many bytes per second for low_speed_time is abandoned.
+  std::uint32_t low_speed_limit = 1'024;
+  /// See low_speed_limit.
+  std::chrono::seconds low_speed_time{10};
+  /// Most body bytes received for one URL, all requests together. The transfer stops when
+  /// the next bytes would pass it (it may receive up to one libcurl write chunk, 16 KiB,
+  /// beyond it; none of those bytes is used).
+  std::uint64_t byte_cap = 1u << 20;
+  /// Most redirects followed for one URL.
+  std::uint32_t max_redirects = 5;
+  /// Allow loopback addresses (127.0.0.0/8, ::1) only: for tests and local servers.
+  bool allow_loopback = false;
+  /// Allow every non-public address: loopback, private networks, link-local ...
+  bool allow_private_network = false;
+  /// Honour the proxy environment variables (see the header comment); ignored otherwise.
+  bool use_environment_proxy = false;
+  /// A PEM file of CA certificates to trust instead of the system's. Verification stays on.
+  std::string ca_file;
+  /// The User-Agent header.
+  std::string user_agent = "facegate/0.1";
+};
+
+/// Result of probing one URL: the ProbeResult fields plus what the network did.
+struct FetchResult {
+  std::string url;                         ///< the URL as given
+  std::string final_url;                   ///< last URL gone to, after redirects (even refused)
+  ImageInfo info;                          ///< fields found (partial when error is set)
+  FetchFailure error;                      ///< FetchError::none on success
+  std::optional<std::uint64_t> file_size;  ///< total size from the server, when it said
+  std::uint64_t bytes_read = 0;            ///< body bytes handed to the probe
+  std::uint64_t bytes_transferred = 0;     ///< body bytes received, all requests together
+  long http_status = 0;                    ///< status of the last response; 0 when none came
+  std::uint32_t requests = 0;              ///< HTTP requests sent, redirects included
+  /// True when the probe reached its answer.
+  bool ok() const noexcept { return !error; }
+};
+
+/// Limits of a NetworkLoop.
+struct NetworkLoopOptions {
+  /// Transfers running at once, all hosts together; more wait in the loop's queue.
+  std::uint32_t max_transfers = 32;
+  /// Transfers (and connections) running at once to one scheme://host:port.
+  std::uint32_t max_transfers_per_host = 6;
+};
+
+namespace detail {
+class TransferLoop;
+}
+
+/// One libcurl multi handle and a queue of transfers: connection reuse across URLs of a host,
+/// HTTP/2 multiplexing where the server offers it, bounded concurrency. Not thread-safe: use
+/// a loop from one thread; completion callbacks run inside run()/run_for() on that thread.
+class NetworkLoop {
+ public:
+  /// Creates the multi handle. libcurl is initialized once per process.
+  explicit NetworkLoop(NetworkLoopOptions options = {});
+  /// Abandons unfinished transfers without calling their callbacks.
+  ~NetworkLoop();
+  NetworkLoop(const NetworkLoop&) = delete;
+  NetworkLoop& operator=(const NetworkLoop&) = delete;
+
+  /// Runs until no transfer or scheduled task is left. Callbacks may queue more work.
+  void run();
+  /// Runs for at most `max_wait` (and at least one step); returns true when work is left.
+  bool run_for(std::chrono::milliseconds max_wait);
+  /// The libcurl side, for the library's clients (lib/net/loop.hpp).
+  detail::TransferLoop& transfers() noexcept { return *transfers_; }
+
+ private:
+  std::unique_ptr<detail::TransferLoop> transfers_;
+};
+
+/// Called once per URL with its result, from inside NetworkLoop::run().
+using FetchCallback = std::function<void(FetchResult result)>;
+
+/// Queues a probe of `url` on `loop`; `on_done` gets the result (always exactly once, also
+/// for URLs refused before any connection) while the loop runs.
+void probe_url_async(NetworkLoop& loop, std::string url, const FetchOptions& options,
+                     FetchCallback on_done);
+
+/// Probes one URL on a loop of its own.
+FetchResult probe_url(std::string_view url, const FetchOptions& options = {});
+
+/// Probes URLs concurrently on a loop of its own; one result per URL, in input order.
+std::vector<FetchResult> probe_urls(std::span<const std::string> urls,
+                                    const FetchOptions& options = {},
+                                    const NetworkLoopOptions& loop_options = {});
+
+/// Whether `url` may be fetched without allow_private_network, judged from the URL alone:
+/// none when the scheme is http or https and the host is neither a literal non-public
+/// address (any IPv4 spelling libcurl accepts, IPv6, IPv4-mapped) nor "localhost"
+/// (RFC 6761); bad_url, scheme or private_address otherwise. A host name's addresses are
+/// checked only when connecting.
+FetchError check_public_url(std::string_view url);
+
+/// check_public_url(url) == FetchError::none: the check behind the rule `url.not_public`.
+bool url_is_public(std::string_view url);
+
+/// True when `input` starts with a URL scheme and "://" ("https://...", "ftp://..."): the
+/// CLI's test for "URL, not a path". Non-http schemes then fail with FetchError::scheme.
+bool looks_like_url(std::string_view input) noexcept;
+
+}  // namespace facegate

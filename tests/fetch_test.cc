@@ -1,0 +1,783 @@
+// Remote headers (include/facegate/fetch.hpp): unit checks of the pieces, then real servers on
+// loopback: nginx (Range) over the whole libjxl-testdata JPEG/PNG corpus against probe_file,
+// and tests/servers/fault_server.py for servers that lie, stall or redirect badly.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <span>
+#include <sstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "facegate/fetch.hpp"
+#include "net/address.hpp"
+#include "net/http_headers.hpp"
+#include "net/range_plan.hpp"
+#include "net/safe_transfer.hpp"
+#include "servers/test_servers.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using facegate::FetchError;
+using facegate::FetchOptions;
+using facegate::FetchResult;
+using facegate::detail::AddressScope;
+
+const fs::path kCorpus = "/usr/share/libjxl-testdata";
+// Sample files whose headers the fault tests read: a PNG whose IHDR is in the first 33
+// bytes, a large one (4 MB) that must never be downloaded whole, and a JPEG whose frame
+// header lies past byte 100.
+const std::string kSmallPng = "libjxl/external/pngsuite/g10n3p04.png";
+const std::string kLargePng = "libjxl/jxl/flower/flower.png";
+const std::string kJpeg = "libjxl/jxl/flower/flower_small.q85_444_non_interleaved.jpg";
+
+// Loopback servers are allowed; nothing else is.
+FetchOptions loopback_options() {
+  FetchOptions options;
+  options.allow_loopback = true;
+  options.deadline = 5s;
+  options.connect_timeout = 2s;
+  return options;
+}
+
+std::vector<fs::path> corpus_images() {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::recursive_directory_iterator(kCorpus)) {
+    const auto extension = entry.path().extension();
+    if (entry.is_regular_file() && (extension == ".jpg" || extension == ".png")) {
+      files.push_back(entry.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The directory both servers serve: libjxl/ is the corpus, crafted/ the project's crafted
+// samples, converted/ WebP and BMP made from corpus PNGs at test time.
+class ServedTree {
+ public:
+  ServedTree() : dir_("facegate-served-") {
+    fs::create_directory_symlink(kCorpus, dir_.path() / "libjxl");
+    const fs::path crafted = facegate::test::source_root() / "tests" / "data" / "crafted";
+    if (fs::is_directory(crafted)) fs::create_directory_symlink(crafted, dir_.path() / "crafted");
+    write_empty(dir_.path() / "empty.jpg");
+    write_prefix(kCorpus / "jxl/flower/flower_small.q85_444_non_interleaved.jpg", 150,
+                 dir_.path() / "truncated.jpg");
+    const fs::path converted = dir_.path() / "converted";
+    fs::create_directory(converted);
+    const fs::path source = kCorpus / "external/wesaturate/64px/vgqcws_vin_srgb8.png";
+    run({facegate::test::find_program({"cwebp"}).string(), "-quiet", "-q", "80",
+         source.string(), "-o", (converted / "lossy.webp").string()});
+    run({facegate::test::find_program({"cwebp"}).string(), "-quiet", "-lossless",
+         source.string(), "-o", (converted / "lossless.webp").string()});
+    run({facegate::test::find_program({"convert"}).string(), source.string(),
+         (converted / "v5.bmp").string()});
+    run({facegate::test::find_program({"convert"}).string(), source.string(),
+         "BMP3:" + (converted / "v3.bmp").string()});
+  }
+  const fs::path& path() const { return dir_.path(); }
+
+  // Every file below the tree, as paths relative to it.
+  std::vector<std::string> all_files() const {
+    std::vector<std::string> files;
+    for (const fs::path& file : corpus_images()) {
+      files.push_back("libjxl/" + fs::relative(file, kCorpus).string());
+    }
+    for (const char* subdir : {"crafted", "converted"}) {
+      if (!fs::is_directory(dir_.path() / subdir)) continue;
+      for (const auto& entry : fs::directory_iterator(dir_.path() / subdir)) {
+        if (entry.is_regular_file()) {
+          files.push_back(std::string(subdir) + "/" + entry.path().filename().string());
+        }
+      }
+    }
+    return files;
+  }
+
+ private:
+  static void write_empty(const fs::path& path) { std::ofstream(path, std::ios::binary).flush(); }
+  static void write_prefix(const fs::path& from, std::size_t length, const fs::path& to) {
+    std::ifstream in(from, std::ios::binary);
+    std::string bytes(length, '\0');
+    in.read(bytes.data(), static_cast<std::streamsize>(length));
+    std::ofstream(to, std::ios::binary).write(bytes.data(), in.gcount());
+  }
+  static void run(const std::vector<std::string>& argv) {
+    facegate::test::ChildProcess child(argv, /*capture_stdout=*/true);
+    if (child.wait() != 0) throw std::runtime_error("conversion failed: " + argv[0]);
+  }
+  facegate::test::TempDir dir_;
+};
+
+// One set of servers for the whole test program: starting nginx and Python costs time.
+struct Servers {
+  ServedTree tree;
+  facegate::test::SelfSignedCertificate certificate;
+  facegate::test::NginxServer nginx{tree.path(), &certificate};
+  facegate::test::FaultServer faults{tree.path()};
+};
+
+Servers& servers() {
+  static Servers instance;
+  return instance;
+}
+
+// The result of probing the file behind `relative` from disk.
+facegate::ProbeResult from_disk(const std::string& relative) {
+  return facegate::probe_file(servers().tree.path() / relative);
+}
+
+// A URL result agrees with probe_file on the same bytes: same answer, same size.
+void check_same_as_disk(const FetchResult& remote, const std::string& relative) {
+  const facegate::ProbeResult local = from_disk(relative);
+  INFO(relative << ": " << facegate::fetch_error_name(remote.error.code) << " "
+                << remote.error.message);
+  CHECK(remote.error.code == facegate::fetch_error_from_probe(local.error.code));
+  CHECK(remote.info.format == local.info.format);
+  CHECK(remote.info.width == local.info.width);
+  CHECK(remote.info.height == local.info.height);
+  CHECK(remote.info.orientation == local.info.orientation);
+  CHECK(remote.info.animated == local.info.animated);
+  CHECK(remote.info.subtype == local.info.subtype);
+  REQUIRE(remote.file_size.has_value());
+  CHECK(*remote.file_size == fs::file_size(servers().tree.path() / relative));
+}
+
+std::size_t count_lines(const std::string& text) {
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Pieces
+
+TEST_CASE("fetch error names are stable and distinct") {
+  std::set<std::string_view> names;
+  for (int i = 0; i <= static_cast<int>(FetchError::internal); ++i) {
+    names.insert(facegate::fetch_error_name(static_cast<FetchError>(i)));
+  }
+  CHECK(names.size() == static_cast<std::size_t>(FetchError::internal) + 1);
+  CHECK(facegate::fetch_error_name(FetchError::private_address) == "private_address");
+  CHECK(facegate::fetch_error_name(FetchError::too_many_redirects) == "too_many_redirects");
+  CHECK(facegate::fetch_error_name(FetchError::byte_cap) == "byte_cap");
+  CHECK(facegate::fetch_error_from_probe(facegate::ErrorCode::truncated) == FetchError::truncated);
+  CHECK(facegate::fetch_error_from_probe(facegate::ErrorCode::unsupported_format) ==
+        FetchError::unsupported_format);
+}
+
+TEST_CASE("libcurl results map to fetch errors") {
+  using facegate::detail::fetch_error_from_curl;
+  CHECK(fetch_error_from_curl(CURLE_OK) == FetchError::none);
+  CHECK(fetch_error_from_curl(CURLE_COULDNT_RESOLVE_HOST) == FetchError::dns);
+  CHECK(fetch_error_from_curl(CURLE_COULDNT_CONNECT) == FetchError::connect);
+  CHECK(fetch_error_from_curl(CURLE_PEER_FAILED_VERIFICATION) == FetchError::tls);
+  CHECK(fetch_error_from_curl(CURLE_SSL_CONNECT_ERROR) == FetchError::tls);
+  CHECK(fetch_error_from_curl(CURLE_OPERATION_TIMEDOUT) == FetchError::timeout);
+  CHECK(fetch_error_from_curl(CURLE_TOO_MANY_REDIRECTS) == FetchError::too_many_redirects);
+  CHECK(fetch_error_from_curl(CURLE_UNSUPPORTED_PROTOCOL) == FetchError::scheme);
+  CHECK(fetch_error_from_curl(CURLE_PARTIAL_FILE) == FetchError::protocol);
+  CHECK(fetch_error_from_curl(CURLE_RECV_ERROR) == FetchError::network);
+}
+
+TEST_CASE("address scopes follow the special-purpose registries") {
+  using facegate::detail::literal_address_scope;
+  const std::pair<const char*, AddressScope> cases[] = {
+      {"8.8.8.8", AddressScope::public_unicast},
+      {"127.0.0.1", AddressScope::loopback},
+      {"127.255.255.254", AddressScope::loopback},
+      {"10.0.0.1", AddressScope::private_network},
+      {"172.16.0.1", AddressScope::private_network},
+      {"172.31.255.255", AddressScope::private_network},
+      {"172.32.0.1", AddressScope::public_unicast},
+      {"192.168.1.1", AddressScope::private_network},
+      {"100.64.0.1", AddressScope::private_network},
+      {"100.127.255.255", AddressScope::private_network},
+      {"100.128.0.1", AddressScope::public_unicast},
+      {"169.254.169.254", AddressScope::link_local},
+      {"0.0.0.0", AddressScope::unspecified},
+      {"224.0.0.1", AddressScope::multicast},
+      {"255.255.255.255", AddressScope::reserved},
+      {"192.0.2.1", AddressScope::reserved},
+      {"::", AddressScope::unspecified},
+      {"::1", AddressScope::loopback},
+      {"[::1]", AddressScope::loopback},
+      {"::ffff:127.0.0.1", AddressScope::loopback},
+      {"::ffff:10.1.2.3", AddressScope::private_network},
+      {"::ffff:8.8.8.8", AddressScope::public_unicast},
+      {"64:ff9b::a9fe:a9fe", AddressScope::link_local},
+      {"2002:c0a8:0101::1", AddressScope::private_network},
+      {"fc00::1", AddressScope::private_network},
+      {"fd12:3456::1", AddressScope::private_network},
+      {"fe80::1", AddressScope::link_local},
+      {"fe80::1%eth0", AddressScope::link_local},
+      {"fec0::1", AddressScope::private_network},
+      {"ff02::1", AddressScope::multicast},
+      {"2001:db8::1", AddressScope::reserved},
+      {"2606:4700::1111", AddressScope::public_unicast},
+  };
+  for (const auto& [literal, expected] : cases) {
+    const std::string text = literal;  // a copy: clang 14 cannot capture bindings in INFO
+    INFO(text);
+    const auto found = literal_address_scope(text);
+    REQUIRE(found.has_value());
+    CHECK(*found == expected);
+  }
+  CHECK_FALSE(literal_address_scope("example.com").has_value());
+  CHECK_FALSE(literal_address_scope("").has_value());
+}
+
+TEST_CASE("url_is_public judges scheme and literal hosts") {
+  CHECK(facegate::url_is_public("https://example.com/a.jpg"));
+  CHECK(facegate::url_is_public("HTTP://Example.com:8080/a.jpg?x=1"));
+  CHECK(facegate::url_is_public("http://8.8.8.8/a.jpg"));
+  CHECK(facegate::check_public_url("http://10.0.0.1/a.jpg") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://127.0.0.1:8080/") == FetchError::private_address);
+  // libcurl normalizes other IPv4 spellings before the check.
+  CHECK(facegate::check_public_url("http://2130706433/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://0x7f.1/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://0177.0.0.1/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://[::1]/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://[::ffff:192.168.0.1]/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://[fe80::1%25eth0]/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://169.254.169.254/latest/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://localhost/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://LOCALHOST./") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://img.localhost/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("file:///etc/passwd") == FetchError::scheme);
+  CHECK(facegate::check_public_url("ftp://example.com/a.jpg") == FetchError::scheme);
+  CHECK(facegate::check_public_url("gopher://example.com/") == FetchError::scheme);
+  CHECK(facegate::check_public_url("example.com/a.jpg") == FetchError::bad_url);
+  CHECK(facegate::check_public_url("http://exa mple.com/") == FetchError::bad_url);
+}
+
+TEST_CASE("the address guard refuses what its policy does not allow, and says why") {
+  facegate::detail::AddressGuard strict(facegate::detail::AddressPolicy{});
+  CHECK_FALSE(strict.allow_request("127.0.0.1"));
+  CHECK(strict.refusal().find("127.0.0.1") != std::string::npos);
+  CHECK(strict.refusal().find("loopback") != std::string::npos);
+  CHECK_FALSE(strict.allow_request("::ffff:10.0.0.1"));
+  CHECK_FALSE(strict.allow_request("not an address"));
+  CHECK(strict.allow_request("8.8.8.8"));
+  CHECK(strict.requests_sent() == 1);
+  strict.reset_refusal();
+  CHECK(strict.refusal().empty());
+
+  facegate::detail::AddressGuard loopback_only(facegate::detail::AddressPolicy{true, false});
+  CHECK(loopback_only.allow_request("::1"));
+  CHECK_FALSE(loopback_only.allow_request("10.0.0.1"));
+  CHECK_FALSE(loopback_only.allow_request("0.0.0.0"));  // reaches the local host on Linux
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  inet_pton(AF_INET, "192.168.0.10", &v4.sin_addr);
+  CHECK_FALSE(loopback_only.allow_connect(reinterpret_cast<const sockaddr*>(&v4), sizeof v4));
+  CHECK(loopback_only.refusal().find("192.168.0.10") != std::string::npos);
+  sockaddr_in6 v6{};
+  v6.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, "::ffff:127.0.0.1", &v6.sin6_addr);
+  CHECK(loopback_only.allow_connect(reinterpret_cast<const sockaddr*>(&v6), sizeof v6));
+
+  facegate::detail::AddressGuard everything(facegate::detail::AddressPolicy{false, true});
+  CHECK(everything.allow_request("169.254.169.254"));
+}
+
+TEST_CASE("looks_like_url tells URLs from paths") {
+  CHECK(facegate::looks_like_url("https://example.com/a.jpg"));
+  CHECK(facegate::looks_like_url("HTTP://x"));
+  CHECK(facegate::looks_like_url("ftp://x/y"));
+  CHECK(facegate::looks_like_url("svn+ssh://x"));
+  CHECK_FALSE(facegate::looks_like_url("photos/a.jpg"));
+  CHECK_FALSE(facegate::looks_like_url("/abs/path://x.jpg"));
+  CHECK_FALSE(facegate::looks_like_url("://x"));
+  CHECK_FALSE(facegate::looks_like_url("C:\\photos\\a.jpg"));
+  CHECK_FALSE(facegate::looks_like_url("1http://x"));
+}
+
+TEST_CASE("Content-Range and Content-Length parse strictly") {
+  using facegate::detail::parse_content_length;
+  using facegate::detail::parse_content_range;
+  auto range = parse_content_range("bytes 0-99/1234");
+  REQUIRE(range.has_value());
+  CHECK(*range->first == 0);
+  CHECK(*range->last == 99);
+  CHECK(*range->total == 1234);
+  range = parse_content_range("bytes 100-199/*");
+  REQUIRE(range.has_value());
+  CHECK_FALSE(range->total.has_value());
+  range = parse_content_range("bytes */500");
+  REQUIRE(range.has_value());
+  CHECK_FALSE(range->first.has_value());
+  CHECK(*range->total == 500);
+  CHECK_FALSE(parse_content_range("bytes 5-4/10"));       // first > last
+  CHECK_FALSE(parse_content_range("bytes 0-10/10"));      // last past the end
+  CHECK_FALSE(parse_content_range("bytes */*"));
+  CHECK_FALSE(parse_content_range("items 0-1/2"));
+  CHECK_FALSE(parse_content_range("bytes 0-1"));
+  CHECK_FALSE(parse_content_range("bytes -1-5/10"));
+  CHECK_FALSE(parse_content_range("bytes 0-99999999999999999999/*"));  // overflow
+  CHECK(parse_content_length(" 42 ") == 42u);
+  CHECK_FALSE(parse_content_length("42x"));
+  CHECK_FALSE(parse_content_length(""));
+  CHECK_FALSE(parse_content_length("-1"));
+  CHECK_FALSE(parse_content_length("18446744073709551616"));
+
+  facegate::detail::ResponseFields fields;
+  fields.read_line("HTTP/1.1 302 Found\r\n");
+  fields.read_line("Content-Encoding: gzip\r\n");
+  fields.read_line("HTTP/2 206\r\n");  // a new response forgets the redirect's fields
+  fields.read_line("content-range: bytes 0-9/20\r\n");
+  fields.read_line("Content-Length: 10\r\n");
+  CHECK(fields.identity_encoded());
+  CHECK(fields.has_content_range);
+  CHECK(*fields.content_length == 10);
+  CHECK(*fields.content_range->total == 20);
+}
+
+TEST_CASE("range plan: first range, doubling further ranges, budget and file end") {
+  using facegate::detail::kDefaultRangePolicy;
+  using facegate::detail::plan_range;
+  const std::uint64_t cap = 1u << 20;
+  auto first = plan_range({0, 16}, 0, kDefaultRangePolicy, cap, std::nullopt);
+  REQUIRE(first.has_value());
+  CHECK(first->offset == 0);
+  CHECK(first->length == kDefaultRangePolicy.first_length);
+  auto second = plan_range({70000, 4}, 1, kDefaultRangePolicy, cap, std::nullopt);
+  auto third = plan_range({90000, 4}, 2, kDefaultRangePolicy, cap, std::nullopt);
+  REQUIRE(second.has_value());
+  REQUIRE(third.has_value());
+  CHECK(second->offset == 70000);
+  CHECK(second->length == kDefaultRangePolicy.further_length);
+  CHECK(third->length == 2 * second->length);
+  // A want longer than the planned length is asked whole.
+  CHECK(plan_range({0, 50000}, 0, kDefaultRangePolicy, cap, std::nullopt)->length == 50000);
+  // Budget and file end clip; nothing left gives nothing to ask.
+  CHECK(plan_range({0, 16}, 0, kDefaultRangePolicy, 100, std::nullopt)->length == 100);
+  CHECK(plan_range({1000, 16}, 1, kDefaultRangePolicy, cap, 1500)->length == 500);
+  CHECK_FALSE(plan_range({1500, 16}, 1, kDefaultRangePolicy, cap, 1500));
+  CHECK_FALSE(plan_range({0, 16}, 1, kDefaultRangePolicy, 0, std::nullopt));
+  // Never past the largest offset.
+  auto last = plan_range({UINT64_MAX - 10, 4}, 1, kDefaultRangePolicy, cap, std::nullopt);
+  REQUIRE(last.has_value());
+  CHECK(last->length == 10);
+  // Many requests do not overflow the shift.
+  CHECK(plan_range({0, 4}, 1000, kDefaultRangePolicy, cap, std::nullopt)->length == cap);
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx: a correct, Range-capable server
+
+TEST_CASE("nginx: every corpus file probes the same over HTTP as from disk") {
+  const std::vector<std::string> files = servers().tree.all_files();
+  REQUIRE(files.size() >= 84 + 4);  // libjxl-testdata's JPEG/PNG files and the conversions
+  std::vector<std::string> urls;
+  for (const auto& file : files) urls.push_back(servers().nginx.url(file));
+  const auto results = facegate::probe_urls(urls, loopback_options());
+  REQUIRE(results.size() == files.size());
+  std::size_t parsed = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const FetchResult& result = results[i];
+    CHECK(result.url == urls[i]);
+    check_same_as_disk(result, files[i]);
+    CHECK(result.http_status == 206);
+    CHECK(result.requests >= 1);
+    CHECK(result.bytes_read <= result.bytes_transferred);
+    CHECK(result.bytes_transferred <= FetchOptions{}.byte_cap);
+    // A header fetch never reads a large file whole.
+    const auto size = fs::file_size(servers().tree.path() / files[i]);
+    if (size > 128 * 1024) CHECK(result.bytes_transferred < size / 2);
+    parsed += result.ok();
+  }
+  // Corpus files are real images: once the parsers exist, the probe answers for them all.
+  MESSAGE(parsed << " of " << files.size() << " files probed to an answer");
+}
+
+TEST_CASE("nginx: a further range starts at want().offset, on the same connection") {
+  // A wide-gamut PNG: its 18 KB iCCP chunk pushes the first IDAT past the first range.
+  const std::string file = "libjxl/external/wide-gamut-tests/P3-sRGB-blue.png";
+  const std::vector<std::byte> bytes = [&] {
+    std::ifstream in(servers().tree.path() / file, std::ios::binary);
+    std::vector<char> chars((std::istreambuf_iterator<char>(in)), {});
+    std::vector<std::byte> out(chars.size());
+    std::transform(chars.begin(), chars.end(), out.begin(), [](char c) { return std::byte(c); });
+    return out;
+  }();
+  const std::uint32_t first = facegate::detail::kDefaultRangePolicy.first_length;
+  REQUIRE(bytes.size() > first);
+  // What the probe wants after the first range, computed here from the file itself.
+  facegate::Probe probe;
+  probe.feed(0, std::span(bytes).first(first));
+  REQUIRE(probe.status() == facegate::Status::need_more);
+  const std::uint64_t next = probe.want().offset;
+
+  const std::size_t log_before = count_lines(servers().nginx.access_log());
+  const FetchResult result = facegate::probe_url(servers().nginx.url(file), loopback_options());
+  check_same_as_disk(result, file);
+  CHECK(result.requests == 2);
+  const std::uint64_t second_length =
+      std::min<std::uint64_t>(facegate::detail::kDefaultRangePolicy.further_length,
+                              bytes.size() - next);
+  CHECK(result.bytes_transferred == first + second_length);
+
+  std::stringstream log(servers().nginx.access_log());
+  std::vector<std::string> lines;
+  std::size_t line_number = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line_number++ >= log_before) lines.push_back(line);
+  }
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].find("206 range=bytes=0-" + std::to_string(first - 1) + " ") != std::string::npos);
+  CHECK(lines[1].find("206 range=bytes=" + std::to_string(next) + "-" +
+                      std::to_string(next + second_length - 1) + " ") != std::string::npos);
+  const auto connection = [](const std::string& line) {
+    const auto at = line.find("connection=");
+    return line.substr(at, line.find(' ', at) - at);
+  };
+  CHECK(connection(lines[0]) == connection(lines[1]));
+}
+
+TEST_CASE("nginx: an empty file is the probe's end of input") {
+  const FetchResult result = facegate::probe_url(servers().nginx.url("empty.jpg"),
+                                                 loopback_options());
+  CHECK(result.error.code == facegate::fetch_error_from_probe(from_disk("empty.jpg").error.code));
+  CHECK(result.error.code != FetchError::none);
+  CHECK(result.file_size == 0u);
+}
+
+TEST_CASE("nginx: one connection serves a host's URLs in turn") {
+  facegate::NetworkLoop loop({/*max_transfers=*/4, /*max_transfers_per_host=*/1});
+  const std::size_t log_before = count_lines(servers().nginx.access_log());
+  std::vector<FetchResult> results;
+  const std::vector<std::string> files = {kSmallPng, kJpeg, kLargePng,
+                                          "libjxl/jxl/flower/flower.png.im_q85_420.jpg"};
+  for (const auto& file : files) {
+    facegate::probe_url_async(loop, servers().nginx.url(file), loopback_options(),
+                              [&results](FetchResult r) { results.push_back(std::move(r)); });
+  }
+  loop.run();
+  REQUIRE(results.size() == files.size());
+  for (const auto& result : results) CHECK(result.ok());
+  // The access log's connection numbers: all requests of this loop on one connection.
+  std::stringstream log(servers().nginx.access_log());
+  std::set<std::string> connections;
+  std::size_t line_number = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line_number++ < log_before) continue;
+    const auto at = line.find("connection=");
+    REQUIRE(at != std::string::npos);
+    connections.insert(line.substr(at, line.find(' ', at) - at));
+  }
+  CHECK(line_number - log_before >= files.size());
+  CHECK(connections.size() == 1);
+}
+
+TEST_CASE("nginx: HTTPS with HTTP/2, verified against the test's own certificate") {
+  FetchOptions options = loopback_options();
+  options.ca_file = servers().certificate.certificate().string();
+  const std::vector<std::string> files = {
+      kSmallPng, kJpeg, kLargePng, "libjxl/external/wide-gamut-tests/P3-sRGB-blue.png",
+      "libjxl/jxl/flower/flower.png.im_q85_420.jpg", "converted/lossy.webp"};
+  std::vector<std::string> urls;
+  for (const auto& file : files) urls.push_back(servers().nginx.tls_url(file));
+  const std::size_t log_before = count_lines(servers().nginx.access_log());
+  const auto results = facegate::probe_urls(urls, options);
+  for (std::size_t i = 0; i < files.size(); ++i) check_same_as_disk(results[i], files[i]);
+  // All requests as HTTP/2 streams of one connection.
+  std::stringstream log(servers().nginx.access_log());
+  std::set<std::string> connections;
+  std::size_t line_number = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line_number++ < log_before) continue;
+    CHECK(line.find(" HTTP/2.0 ") != std::string::npos);
+    const auto at = line.find("connection=");
+    connections.insert(line.substr(at, line.find(' ', at) - at));
+  }
+  CHECK(line_number - log_before >= files.size());
+  CHECK(connections.size() == 1);
+}
+
+TEST_CASE("nginx: TLS verification is always on") {
+  const FetchResult result = facegate::probe_url(servers().nginx.tls_url(kSmallPng),
+                                                 loopback_options());
+  CHECK(result.error.code == FetchError::tls);
+  CHECK(result.requests == 0);
+  CHECK_FALSE(result.error.message.empty());
+}
+
+TEST_CASE("loopback is refused unless allowed, before any request") {
+  const std::size_t log_before = count_lines(servers().nginx.access_log());
+  const FetchResult refused = facegate::probe_url(servers().nginx.url(kSmallPng));
+  CHECK(refused.error.code == FetchError::private_address);
+  CHECK(refused.requests == 0);
+  CHECK(refused.bytes_transferred == 0);
+  CHECK(count_lines(servers().nginx.access_log()) == log_before);
+
+  FetchOptions private_network;
+  private_network.allow_private_network = true;
+  const FetchResult allowed = facegate::probe_url(servers().nginx.url(kSmallPng), private_network);
+  check_same_as_disk(allowed, kSmallPng);
+}
+
+TEST_CASE("a closed loopback port gives connect") {
+  const auto port = facegate::test::free_loopback_port();
+  const FetchResult result =
+      facegate::probe_url(facegate::test::loopback_url(port, "x.png"), loopback_options());
+  CHECK(result.error.code == FetchError::connect);
+  CHECK(result.requests == 0);
+}
+
+TEST_CASE("URLs refused before any connection still get one result each, in order") {
+  const std::vector<std::string> urls = {"ftp://example.com/a.jpg", "not a url",
+                                         "http://10.0.0.1/a.jpg", "file:///etc/passwd",
+                                         servers().nginx.url(kSmallPng)};
+  const auto results = facegate::probe_urls(urls, loopback_options());
+  REQUIRE(results.size() == urls.size());
+  CHECK(results[0].error.code == FetchError::scheme);
+  CHECK(results[1].error.code == FetchError::bad_url);
+  CHECK(results[2].error.code == FetchError::private_address);
+  CHECK(results[3].error.code == FetchError::scheme);
+  CHECK(results[4].ok() == from_disk(kSmallPng).ok());
+  for (std::size_t i = 0; i < urls.size(); ++i) CHECK(results[i].url == urls[i]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fault_server.py: servers that ignore, lie, stall and redirect
+
+TEST_CASE("a server that ignores Range: streamed, stopped once the probe is done") {
+  const FetchResult small = facegate::probe_url(
+      servers().faults.url("ignore_range/" + kSmallPng), loopback_options());
+  check_same_as_disk(small, kSmallPng);
+  CHECK(small.http_status == 200);
+  const FetchResult large = facegate::probe_url(
+      servers().faults.url("ignore_range/" + kLargePng), loopback_options());
+  check_same_as_disk(large, kLargePng);
+  if (large.ok()) CHECK(large.bytes_transferred < 1024 * 1024);
+}
+
+TEST_CASE("a 206 that does not match the range asked is refused") {
+  const FetchResult result = facegate::probe_url(
+      servers().faults.url("wrong_range/" + kJpeg), loopback_options());
+  CHECK(result.error.code == FetchError::bad_range);
+  CHECK(result.error.message.find("asked bytes 0-12287") != std::string::npos);
+  CHECK(result.info.width == 0);
+}
+
+TEST_CASE("a 206 body longer than its Content-Range never reaches the probe") {
+  // "bytes 0-99/size", then the whole file: the JPEG's frame header lies past byte 100, so
+  // only the refusal can come out; feeding the excess would have given dimensions.
+  const facegate::ProbeResult disk = from_disk(kJpeg);
+  const FetchResult result = facegate::probe_url(
+      servers().faults.url("overlong_range/" + kJpeg), loopback_options());
+  CHECK(result.error.code == FetchError::bad_range);
+  CHECK(result.bytes_read <= 100);
+  CHECK(result.info.width == 0);
+  CHECK_FALSE(disk.error);  // the file itself is fine: only the transport was wrong
+}
+
+TEST_CASE("a server that answers less than asked is asked again from want().offset") {
+  const FetchResult result = facegate::probe_url(
+      servers().faults.url("sliced_range/" + kJpeg), loopback_options());
+  check_same_as_disk(result, kJpeg);
+  CHECK(result.requests > 1);
+  CHECK(result.bytes_transferred == result.bytes_read);  // 100-byte slices, each used
+}
+
+TEST_CASE("a 206 with an unknown total still probes, without a size") {
+  const std::string file = "libjxl/external/wide-gamut-tests/P3-sRGB-blue.png";
+  const facegate::ProbeResult disk = from_disk(file);
+  const FetchResult result = facegate::probe_url(servers().faults.url("star_total/" + file),
+                                                 loopback_options());
+  CHECK(result.error.code == facegate::fetch_error_from_probe(disk.error.code));
+  CHECK(result.info.width == disk.info.width);
+  CHECK(result.info.height == disk.info.height);
+  CHECK_FALSE(result.file_size.has_value());
+  CHECK(result.http_status == 206);
+}
+
+TEST_CASE("a 416 for a range past the end is the end of input") {
+  // 150 bytes of a JPEG, served with unknown totals: the fetcher learns where the file ends
+  // only from the 416 answering a range that starts there.
+  const facegate::ProbeResult disk = from_disk("truncated.jpg");
+  REQUIRE(disk.error.code == facegate::ErrorCode::truncated);
+  const FetchResult result = facegate::probe_url(servers().faults.url("star_total/truncated.jpg"),
+                                                 loopback_options());
+  CHECK(result.error.code == FetchError::truncated);
+  CHECK(result.http_status == 416);
+  CHECK(result.file_size == 150u);
+  CHECK(result.requests >= 2);
+  CHECK(result.bytes_read == 150);
+}
+
+TEST_CASE("a gzip-encoded 206 is refused: its offsets are not the file's") {
+  const FetchResult result = facegate::probe_url(
+      servers().faults.url("gzip_range/" + kJpeg), loopback_options());
+  CHECK(result.error.code == FetchError::bad_range);
+}
+
+TEST_CASE("Content-Length lies") {
+  SUBCASE("shorter than the body: the body is what it says, and is truncated") {
+    const FetchResult result = facegate::probe_url(
+        servers().faults.url("short_length/" + kJpeg), loopback_options());
+    CHECK(result.error.code == FetchError::truncated);
+    CHECK(result.file_size == 50u);
+    CHECK(result.bytes_transferred <= 50);
+  }
+  SUBCASE("longer than the body: the header is in, the answer stands") {
+    const FetchResult result = facegate::probe_url(
+        servers().faults.url("long_length/" + kJpeg), loopback_options());
+    const auto size = fs::file_size(servers().tree.path() / kJpeg);
+    CHECK(result.error.code == facegate::fetch_error_from_probe(from_disk(kJpeg).error.code));
+    CHECK(result.info.width == from_disk(kJpeg).info.width);
+    CHECK(result.file_size == size + 1000);  // what the server said
+  }
+  SUBCASE("the connection closes before the header is complete") {
+    const FetchResult result = facegate::probe_url(
+        servers().faults.url("cut/20/" + kJpeg), loopback_options());
+    CHECK(result.error.code == FetchError::protocol);
+    CHECK(result.bytes_transferred == 20);
+  }
+}
+
+TEST_CASE("a body that never ends: stopped at the answer, or at the byte cap") {
+  const FetchResult image = facegate::probe_url(
+      servers().faults.url("endless/" + kJpeg), loopback_options());
+  CHECK(image.error.code == facegate::fetch_error_from_probe(from_disk(kJpeg).error.code));
+  CHECK(image.info.height == from_disk(kJpeg).info.height);
+  CHECK_FALSE(image.file_size.has_value());
+
+  FetchOptions options = loopback_options();
+  options.byte_cap = 256 * 1024;
+  const FetchResult endless = facegate::probe_url(
+      servers().faults.url("endless_segments"), options);
+  CHECK(endless.error.code == FetchError::byte_cap);
+  CHECK(endless.bytes_read <= options.byte_cap);
+  CHECK(endless.bytes_transferred <= options.byte_cap + CURL_MAX_WRITE_SIZE);
+}
+
+TEST_CASE("stalled servers end in timeout within the deadline") {
+  FetchOptions options = loopback_options();
+  options.deadline = 3s;
+  options.low_speed_time = 1s;
+  options.low_speed_limit = 100;
+  const std::vector<std::string> urls = {servers().faults.url("hang"),
+                                         servers().faults.url("drip/" + kJpeg)};
+  const auto start = std::chrono::steady_clock::now();
+  const auto results = facegate::probe_urls(urls, options);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(results[0].error.code == FetchError::timeout);
+  CHECK(results[1].error.code == FetchError::timeout);
+  CHECK(elapsed < options.deadline + 2s);
+
+  FetchOptions deadline_only = loopback_options();
+  deadline_only.deadline = 1500ms;
+  deadline_only.low_speed_limit = 0;  // no low-speed limit: only the deadline stops it
+  const auto before = std::chrono::steady_clock::now();
+  const FetchResult hung = facegate::probe_url(servers().faults.url("hang"), deadline_only);
+  CHECK(hung.error.code == FetchError::timeout);
+  CHECK(std::chrono::steady_clock::now() - before < 3s);
+}
+
+TEST_CASE("headers that never end are cut off") {
+  const FetchResult result = facegate::probe_url(servers().faults.url("huge_headers"),
+                                                 loopback_options());
+  CHECK(result.error.code == FetchError::protocol);
+}
+
+TEST_CASE("redirects: followed, counted, limited, and re-checked") {
+  SUBCASE("followed to the image") {
+    const FetchResult result = facegate::probe_url(
+        servers().faults.url("redirect/" + kSmallPng), loopback_options());
+    check_same_as_disk(result, kSmallPng);
+    CHECK(result.requests == 2);
+    CHECK(result.final_url == servers().faults.url("ignore_range/" + kSmallPng));
+  }
+  SUBCASE("a loop stops after 5 redirects") {
+    const FetchResult result = facegate::probe_url(servers().faults.url("loop/0"),
+                                                   loopback_options());
+    CHECK(result.error.code == FetchError::too_many_redirects);
+    CHECK(result.requests == 6);
+    CHECK(result.http_status == 302);
+  }
+  SUBCASE("to file:// is refused") {
+    const FetchResult result = facegate::probe_url(servers().faults.url("to_file"),
+                                                   loopback_options());
+    CHECK(result.error.code == FetchError::scheme);
+  }
+  SUBCASE("to a private address is refused before connecting") {
+    // loopback_options() allows loopback only: 10.0.0.1 is refused in the socket callback,
+    // before any socket exists, so nothing is ever sent there.
+    const FetchResult result = facegate::probe_url(servers().faults.url("to_private"),
+                                                   loopback_options());
+    CHECK(result.error.code == FetchError::private_address);
+    CHECK(result.error.message.find("10.0.0.1") != std::string::npos);
+    CHECK(result.requests == 1);
+  }
+}
+
+TEST_CASE("error statuses name the status") {
+  for (const int status : {404, 500, 403}) {
+    const FetchResult result = facegate::probe_url(
+        servers().faults.url("status/" + std::to_string(status)), loopback_options());
+    CHECK(result.error.code == FetchError::http_status);
+    CHECK(result.http_status == status);
+    CHECK(result.bytes_read == 0);
+  }
+}
+
+TEST_CASE("chunked and unasked gzip bodies probe right, with no size") {
+  const facegate::ProbeResult disk = from_disk(kJpeg);
+  for (const char* mode : {"chunked/", "gzip/"}) {
+    INFO(mode);
+    const FetchResult result = facegate::probe_url(servers().faults.url(mode + kJpeg),
+                                                   loopback_options());
+    CHECK(result.error.code == facegate::fetch_error_from_probe(disk.error.code));
+    CHECK(result.info.width == disk.info.width);
+    CHECK(result.info.height == disk.info.height);
+    CHECK_FALSE(result.file_size.has_value());
+  }
+}
+
+TEST_CASE("an empty body is the probe's end of input") {
+  const FetchResult result = facegate::probe_url(servers().faults.url("empty"), loopback_options());
+  const facegate::ProbeResult empty = facegate::probe_memory({});
+  CHECK(result.error.code == facegate::fetch_error_from_probe(empty.error.code));
+  CHECK(result.error.code != FetchError::none);
+  CHECK(result.file_size == 0u);
+}
+
+TEST_CASE("every fault at once: one result per URL, in order, none hangs") {
+  const std::vector<std::string> paths = {
+      "ignore_range/" + kJpeg, "wrong_range/" + kJpeg, "overlong_range/" + kJpeg,
+      "sliced_range/" + kJpeg, "gzip_range/" + kJpeg,   "short_length/" + kJpeg,
+      "long_length/" + kJpeg,  "cut/20/" + kJpeg,       "endless/" + kJpeg,
+      "endless_segments",      "hang",                  "drip/" + kJpeg,
+      "huge_headers",          "loop/0",                "to_file",
+      "to_private",            "redirect/" + kJpeg,     "status/404",
+      "status/500",            "chunked/" + kJpeg,      "gzip/" + kJpeg,
+      "empty",                 "no_such_mode"};
+  std::vector<std::string> urls;
+  for (const auto& path : paths) urls.push_back(servers().faults.url(path));
+  FetchOptions options = loopback_options();
+  options.deadline = 3s;
+  options.low_speed_time = 1s;
+  const auto start = std::chrono::steady_clock::now();
+  const auto results = facegate::probe_urls(urls, options, {/*max_transfers=*/8, 4});
+  CHECK(std::chrono::steady_clock::now() - start < 15s);
+  REQUIRE(results.size() == urls.size());
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    INFO(paths[i] << ": " << facegate::fetch_error_name(results[i].error.code));
+    CHECK(results[i].url == urls[i]);
+    CHECK(results[i].bytes_transferred <= options.byte_cap + CURL_MAX_WRITE_SIZE);
+  }
+  CHECK(results[1].error.code == FetchError::bad_range);
+  CHECK(results[10].error.code == FetchError::timeout);
+  CHECK(results[13].error.code == FetchError::too_many_redirects);
+  CHECK(results[15].error.code == FetchError::private_address);
+  CHECK(results[22].error.code == FetchError::http_status);
+}

@@ -1,0 +1,34 @@
+#include "commands.hpp"
+
+namespace facegate::cli {
+
+std::optional<RuleSet> load_rules_or_report(const std::optional<std::string>& file,
+                                            std::ostream& err) {
+  const RulesResult loaded = file ? load_rules_file(*file) : builtin_rules();
+  if (!loaded.ok()) {
+    err << "facegate: " << (file ? "rules file " + *file : std::string("built-in rules"))
+        << ": " << loaded.error->message() << '\n';
+    return std::nullopt;
+  }
+  return loaded.rules;
+}
+
+int run_rules(const RulesOptions& options, Streams io) {
+  std::optional<RuleSet> rules = load_rules_or_report(options.rules_file, io.err);
+  if (!rules) return kExitUsage;
+  if (options.model) {
+    const ModelRules* model = rules->find(*options.model);
+    if (!model) {
+      io.err << "facegate: unknown model \"" << *options.model << "\"; known models:";
+      for (auto name : rules->names()) io.err << ' ' << name;
+      io.err << '\n';
+      return kExitUsage;
+    }
+    RuleSet only{rules->schema, {*model}};
+    rules = std::move(only);
+  }
+  io.out << (options.json ? rules_to_json(*rules) + "\n" : render_rules_table(*rules));
+  return kExitOk;
+}
+
+}  // namespace facegate::cli
