@@ -1,0 +1,269 @@
+// The facegate tool end to end: records, exit codes, inputs, summaries, hostile file names.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <simdjson.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "servers/test_servers.hpp"
+
+namespace fs = std::filesystem;
+using facegate::test::TempDir;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string out, err;
+  std::vector<std::string> lines() const {
+    std::vector<std::string> result;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) result.push_back(line);
+    return result;
+  }
+};
+
+fs::path facegate_exe() {
+  const char* exe = std::getenv("FACEGATE_EXE");
+  REQUIRE(exe != nullptr);
+  return exe;
+}
+
+fs::path source_root() { return facegate::test::source_root(); }
+
+// Runs facegate with `args`, `stdin_text` on its standard input and `env` added to the
+// environment (DASHSCOPE_* removed unless given), capturing stdout, stderr and the exit code.
+Run run(const std::vector<std::string>& args, const std::string& stdin_text = {},
+        const std::vector<std::string>& env = {}) {
+  TempDir dir("facegate-cli-");
+  const fs::path in = dir.path() / "in", out = dir.path() / "out", err = dir.path() / "err";
+  facegate::test::write_text(in, stdin_text);
+  std::vector<std::string> argv{facegate_exe().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> c_argv;
+  for (auto& a : argv) c_argv.push_back(a.data());
+  c_argv.push_back(nullptr);
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).rfind("DASHSCOPE_", 0) != 0) environment.emplace_back(*e);
+  }
+  environment.push_back("HOME=" + dir.path().string());  // no ~/.dashscope/api_key
+  environment.insert(environment.end(), env.begin(), env.end());
+  std::vector<char*> c_env;
+  for (auto& e : environment) c_env.push_back(e.data());
+  c_env.push_back(nullptr);
+
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fd_in = ::open(in.c_str(), O_RDONLY);
+    const int fd_out = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int fd_err = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd_in, 0);
+    ::dup2(fd_out, 1);
+    ::dup2(fd_err, 2);
+    ::execve(c_argv[0], c_argv.data(), c_env.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Run result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = facegate::test::read_text(out);
+  result.err = facegate::test::read_text(err);
+  return result;
+}
+
+std::string example(std::string_view name) { return (source_root() / "examples" / name).string(); }
+
+// The value of key `key` in the JSON object `line` as text (strings unquoted), for checks.
+std::string field(const std::string& line, std::string_view key) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(line).get(doc) == simdjson::SUCCESS);
+  simdjson::dom::element value;
+  if (doc.at_key(key).get(value) != simdjson::SUCCESS) return "<missing>";
+  if (value.is_string()) return std::string(value.get_string().value());
+  return simdjson::minify(value);
+}
+
+}  // namespace
+
+TEST_CASE("probe --json: one valid JSON record per input, in input order") {
+  TempDir dir("facegate-cli-");
+  const fs::path list = dir.path() / "list.txt";
+  facegate::test::write_text(list, example("small-300x300.png") + "\r\n\n" +
+                                       example("drawing.svg") + "\n");
+  const Run r = run({"probe", "--json", example("portrait-640x800.jpg"), "/no/such/file",
+                     std::string("@").append(list.string()), "@/no/such/list", example("cut-short.jpg")});
+  CHECK(r.exit_code == 1);
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == 6);
+  CHECK(field(lines[0], "source") == example("portrait-640x800.jpg"));
+  CHECK(field(lines[0], "width") == "640");
+  CHECK(field(lines[0], "height") == "800");
+  CHECK(field(lines[0], "error") == "null");
+  CHECK(field(lines[1], "error") != "null");
+  CHECK(field(lines[2], "source") == example("small-300x300.png"));  // CR stripped, blank skipped
+  CHECK(field(lines[2], "format") == "png");
+  CHECK(field(lines[3], "format") == "svg");
+  CHECK(field(lines[3], "width") == "null");
+  CHECK(field(lines[4], "source") == "@/no/such/list");
+  CHECK(field(lines[4], "error").find("\"code\":\"io\"") != std::string::npos);
+  CHECK(field(lines[5], "error").find("\"code\":\"truncated\"") != std::string::npos);
+  for (const auto& key : {"source", "format", "width", "height", "orientation", "animated",
+                          "file_size", "bytes_read", "error"}) {
+    for (const auto& line : lines) CHECK(field(line, key) != "<missing>");
+  }
+}
+
+TEST_CASE("probe exits 0 when every input was probed; '-' reads inputs from stdin") {
+  const Run r = run({"probe", "--json", "-"},
+                    example("portrait-640x800.jpg") + "\n" + example("animated-480x480.gif") + "\n");
+  CHECK(r.exit_code == 0);
+  REQUIRE(r.lines().size() == 2);
+  CHECK(field(r.lines()[1], "format") == "gif");
+}
+
+TEST_CASE("usage errors exit 2") {
+  CHECK(run({"probe"}).exit_code == 2);
+  CHECK(run({"probe", "--no-such-flag", "x"}).exit_code == 2);
+  CHECK(run({}).exit_code == 2);
+  CHECK(run({"check", example("portrait-640x800.jpg")}).exit_code == 2);  // no --model
+  const Run unknown = run({"check", "--model", "no-such-model", example("portrait-640x800.jpg")});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("wan2.2-s2v-detect") != std::string::npos);
+  CHECK(unknown.err.find("liveportrait-detect") != std::string::npos);
+  CHECK(run({"rules", "no-such-model"}).exit_code == 2);
+}
+
+TEST_CASE("a bad --rules file is a usage error that names the field") {
+  const fs::path bad = source_root() / "tests" / "data" / "rules" / "negative_bound.json";
+  const Run r = run({"check", "--model", "m", "--rules", bad.string(), example("portrait-640x800.jpg")});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("negative") != std::string::npos);
+  CHECK(r.err.find("models[") != std::string::npos);
+  CHECK(r.out.empty());
+}
+
+TEST_CASE("hostile file names are escaped in JSON and in the table") {
+  TempDir dir("facegate-cli-");
+  const std::string name = std::string("evil\x1b[2J\n\xff.png");
+  const fs::path path = dir.path() / name;
+  fs::copy_file(example("small-300x300.png"), path);
+  const Run json = run({"probe", "--json", path.string()});
+  CHECK(json.exit_code == 0);
+  REQUIRE(json.lines().size() == 1);
+  CHECK(json.out.find('\x1b') == std::string::npos);
+  CHECK(json.out.find("\\u001b[2J\\n\\ufffd.png") != std::string::npos);
+  CHECK(field(json.lines()[0], "width") == "300");
+  const Run table = run({"probe", path.string()});
+  CHECK(table.out.find('\x1b') == std::string::npos);
+  CHECK(table.lines().size() == 2);  // the heading and one row: the newline is escaped
+}
+
+TEST_CASE("check --offline over the samples: verdicts, summary and money saved") {
+  std::vector<std::string> args{"check", "--offline", "--json", "--model", "wan2.2-s2v-detect"};
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"animated-480x480.gif", "reject"}, {"banner-1600x400.webp", "pass"},
+      {"cut-short.jpg", "error"},         {"drawing.svg", "reject"},
+      {"mono-480x640.bmp", "pass"},       {"portrait-640x800.jpg", "pass"},
+      {"small-300x300.png", "reject"},    {"wide-7200x600.png", "reject"}};
+  for (const auto& [name, decision] : expected) args.push_back(example(name));
+  const Run r = run(args);
+  CHECK(r.exit_code == 1);
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == expected.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    CAPTURE(lines[i]);
+    CHECK(field(lines[i], "decision") == expected[i].second);
+    CHECK(field(lines[i], "model") == "wan2.2-s2v-detect");
+    CHECK(field(lines[i], "remote") == "null");
+  }
+  CHECK(r.err.find("offline") != std::string::npos);
+  CHECK(r.err.find("checked 8: 3 pass, 4 reject, 0 unknown, 1 error") != std::string::npos);
+  // 4 rejects at the published USD 0.000574 (spec/models.md).
+  CHECK(r.err.find("billed calls avoided: 4, money saved: USD 0.002296") != std::string::npos);
+}
+
+TEST_CASE("check exits 0 when every input passes; a model without a price says so") {
+  const Run pass = run({"check", "--offline", "--model", "wan2.2-s2v-detect",
+                        example("portrait-640x800.jpg")});
+  CHECK(pass.exit_code == 0);
+  const Run emo = run({"check", "--offline", "--model", "emo-detect-v1",
+                       example("small-300x300.png")});
+  CHECK(emo.exit_code == 1);
+  CHECK(emo.err.find("price not published") != std::string::npos);
+  const Run bad_ratio = run({"check", "--offline", "--json", "--model", "emo-detect-v1",
+                             "--ratio", "16:9", example("portrait-640x800.jpg")});
+  CHECK(bad_ratio.exit_code == 1);
+  CHECK(bad_ratio.out.find("param.ratio.invalid") != std::string::npos);
+  // liveportrait-detect: the 1600x400 banner is 4:1, above the documented 2:1.
+  const Run aspect = run({"check", "--offline", "--json", "--model", "liveportrait-detect",
+                          example("banner-1600x400.webp")});
+  CHECK(field(aspect.lines().at(0), "decision") == "reject");
+  CHECK(aspect.out.find("aspect.above_max") != std::string::npos);
+}
+
+TEST_CASE("without a key, check says once that it works offline") {
+  const Run r = run({"check", "--model", "wan2.2-s2v-detect", example("portrait-640x800.jpg"),
+                     example("banner-1600x400.webp")});
+  CHECK(r.exit_code == 0);
+  std::size_t notices = 0;
+  for (std::size_t at = r.err.find("checking offline"); at != std::string::npos;
+       at = r.err.find("checking offline", at + 1)) {
+    ++notices;
+  }
+  CHECK(notices == 1);
+}
+
+TEST_CASE("rules: a table with [doc] and [inferred]; --json loads back") {
+  const Run table = run({"rules"});
+  CHECK(table.exit_code == 0);
+  CHECK(table.out.find("[doc]") != std::string::npos);
+  CHECK(table.out.find("[inferred]") != std::string::npos);
+  const Run json = run({"rules", "--json", "emoji-detect-v1"});
+  CHECK(json.exit_code == 0);
+  TempDir dir("facegate-cli-");
+  facegate::test::write_text(dir.path() / "rules.json", json.out);
+  const Run again = run({"check", "--offline", "--rules", (dir.path() / "rules.json").string(),
+                         "--model", "emoji-detect-v1", example("portrait-640x800.jpg")});
+  CHECK(again.exit_code == 0);
+}
+
+TEST_CASE("URLs: checked like files, and a loopback URL is not public unless allowed") {
+  facegate::test::NginxServer nginx(source_root() / "examples");
+  const std::string url = nginx.url("/small-300x300.png");
+  const Run refused = run({"check", "--offline", "--json", "--model", "wan2.2-s2v-detect",
+                           nginx.url("/portrait-640x800.jpg")});
+  CHECK(refused.exit_code == 1);
+  CHECK(field(refused.lines().at(0), "decision") == "reject");
+  CHECK(refused.out.find("url.not_public") != std::string::npos);
+  CHECK(refused.out.find("image.not_read") != std::string::npos);
+
+  const Run allowed = run({"check", "--offline", "--json", "--allow-private-network", "--model",
+                           "wan2.2-s2v-detect", nginx.url("/portrait-640x800.jpg"), url,
+                           example("portrait-640x800.jpg")});
+  const auto lines = allowed.lines();
+  REQUIRE(lines.size() == 3);
+  CHECK(field(lines[0], "decision") == "pass");
+  CHECK(field(lines[1], "decision") == "reject");
+  CHECK(field(lines[2], "decision") == "pass");
+  const std::string image = field(lines[0], "image");
+  CHECK(image.find("\"http_status\":206") != std::string::npos);
+  CHECK(image.find("\"requests\":1") != std::string::npos);
+  CHECK(image.find("\"width\":640") != std::string::npos);
+
+  const Run probe = run({"probe", "--json", "--allow-private-network", url, "ftp://example.invalid/x.png"});
+  REQUIRE(probe.lines().size() == 2);
+  CHECK(field(probe.lines()[0], "width") == "300");
+  CHECK(field(probe.lines()[1], "error").find("\"code\":\"scheme\"") != std::string::npos);
+}
