@@ -332,13 +332,8 @@ class CheckRun {
 int run_check(const CheckOptions& options, Streams io) {
   const std::optional<RuleSet> rules = load_rules_or_report(options.rules_file, io.err);
   if (!rules) return kExitUsage;
-  const ModelRules* model = rules->find(options.model);
-  if (!model) {
-    io.err << "facegate: unknown model \"" << options.model << "\"; known models:";
-    for (auto name : rules->names()) io.err << ' ' << name;
-    io.err << '\n';
-    return kExitUsage;
-  }
+  const ModelRules* model = find_model_or_report(*rules, options.model, io.err);
+  if (!model) return kExitUsage;
   return CheckRun(options, *model, io).run();
 }
 

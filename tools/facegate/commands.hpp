@@ -58,6 +58,10 @@ struct RulesOptions {
 std::optional<RuleSet> load_rules_or_report(const std::optional<std::string>& file,
                                             std::ostream& err);
 
+/// The model named `name`; if there is none, lists the known ones on `err` and returns null.
+const ModelRules* find_model_or_report(const RuleSet& rules, std::string_view name,
+                                       std::ostream& err);
+
 /// `facegate probe`: one record per input, in input order.
 int run_probe(const ProbeOptions& options, Streams io);
 

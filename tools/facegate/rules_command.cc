@@ -13,17 +13,23 @@ std::optional<RuleSet> load_rules_or_report(const std::optional<std::string>& fi
   return loaded.rules;
 }
 
+const ModelRules* find_model_or_report(const RuleSet& rules, std::string_view name,
+                                       std::ostream& err) {
+  const ModelRules* model = rules.find(name);
+  if (!model) {
+    err << "facegate: unknown model \"" << name << "\"; known models:";
+    for (auto known : rules.names()) err << ' ' << known;
+    err << '\n';
+  }
+  return model;
+}
+
 int run_rules(const RulesOptions& options, Streams io) {
   std::optional<RuleSet> rules = load_rules_or_report(options.rules_file, io.err);
   if (!rules) return kExitUsage;
   if (options.model) {
-    const ModelRules* model = rules->find(*options.model);
-    if (!model) {
-      io.err << "facegate: unknown model \"" << *options.model << "\"; known models:";
-      for (auto name : rules->names()) io.err << ' ' << name;
-      io.err << '\n';
-      return kExitUsage;
-    }
+    const ModelRules* model = find_model_or_report(*rules, *options.model, io.err);
+    if (!model) return kExitUsage;
     RuleSet only{rules->schema, {*model}};
     rules = std::move(only);
   }
