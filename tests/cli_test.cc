@@ -6,6 +6,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -266,4 +268,114 @@ TEST_CASE("URLs: checked like files, and a loopback URL is not public unless all
   REQUIRE(probe.lines().size() == 2);
   CHECK(field(probe.lines()[0], "width") == "300");
   CHECK(field(probe.lines()[1], "error").find("\"code\":\"scheme\"") != std::string::npos);
+}
+
+namespace {
+
+// fake_dashscope.py on a free loopback port, for the online check.
+class FakeService {
+ public:
+  explicit FakeService(std::string key)
+      : process_({facegate::test::find_program({"python3"}).string(),
+                  (source_root() / "tests" / "servers" / "fake_dashscope.py").string(), "--key",
+                  std::move(key), "--port", "0"},
+                 /*capture_stdout=*/true) {
+    const std::optional<std::string> line = process_.read_line(std::chrono::seconds(10));
+    REQUIRE_MESSAGE(line.has_value(), "fake_dashscope.py did not start");
+    REQUIRE(line->rfind("PORT ", 0) == 0);
+    port_ = std::stoi(line->substr(5));
+  }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/v1"; }
+  // The image URLs of the detect requests received, in arrival order.
+  std::vector<std::string> requested_images() const {
+    const Run log = run_curl("http://127.0.0.1:" + std::to_string(port_) + "/__log");
+    simdjson::dom::parser parser;
+    simdjson::dom::array entries;
+    REQUIRE(parser.parse(log.out).get(entries) == simdjson::SUCCESS);
+    std::vector<std::string> urls;
+    for (simdjson::dom::element entry : entries) {
+      std::string_view url;
+      REQUIRE(entry["image_url"].get_string().get(url) == simdjson::SUCCESS);
+      urls.emplace_back(url);
+    }
+    return urls;
+  }
+
+ private:
+  static Run run_curl(const std::string& url) {
+    Run r;
+    FILE* pipe = ::popen(("curl -sS " + url).c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
+    r.exit_code = ::pclose(pipe);
+    REQUIRE(r.exit_code == 0);
+    return r;
+  }
+  facegate::test::ChildProcess process_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("online check: only local passes reach the detector; records, summary, no key leaks") {
+  const std::string key = "sk-facegate-test-4f1d2c";
+  TempDir images("facegate-cli-images-");
+  for (const char* name : {"portrait-640x800.jpg", "banner-1600x400.webp", "small-300x300.png",
+                           "wide-7200x600.png", "animated-480x480.gif", "cut-short.jpg"}) {
+    fs::copy_file(example(name), images.path() / name);
+  }
+  fs::copy_file(example("portrait-640x800.jpg"), images.path() / "portrait-noface.jpg");
+  facegate::test::NginxServer nginx(images.path());
+  FakeService service(key);
+
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"portrait-640x800.jpg", "passed"}, {"small-300x300.png", "-"},
+      {"portrait-noface.jpg", "failed_check"}, {"wide-7200x600.png", "-"},
+      {"banner-1600x400.webp", "passed"}, {"animated-480x480.gif", "-"},
+      {"cut-short.jpg", "-"}};
+  std::string list;
+  for (const auto& [name, outcome] : expected) list += nginx.url("/" + name) + "\n";
+  const std::vector<std::string> online{"check", "--json", "--model", "wan2.2-s2v-detect",
+                                        "--allow-private-network", "--base-url",
+                                        service.base_url(), "-"};
+  const Run r = run(online, list, {"DASHSCOPE_API_KEY=" + key});
+  CHECK(r.exit_code == 1);
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == expected.size());
+  std::vector<std::string> sent;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    CAPTURE(lines[i]);
+    const std::string remote = field(lines[i], "remote");
+    if (expected[i].second == "-") {
+      CHECK(remote == "null");
+      continue;
+    }
+    sent.push_back(nginx.url("/" + expected[i].first));
+    CHECK(field(lines[i], "decision") == "pass");
+    CHECK(remote.find("\"outcome\":\"" + expected[i].second + "\"") != std::string::npos);
+    CHECK(remote.find("\"billed\":1") != std::string::npos);
+  }
+  std::vector<std::string> received = service.requested_images();
+  std::sort(received.begin(), received.end());
+  std::sort(sent.begin(), sent.end());
+  CHECK(received == sent);  // exactly the local passes, each once
+
+  CHECK(r.err.find("checked 7: 3 pass, 3 reject, 0 unknown, 1 error") != std::string::npos);
+  // Calls avoided = local rejects; money at the published USD 0.000574 per image.
+  CHECK(r.err.find("billed calls avoided: 3, money saved: USD 0.001722") != std::string::npos);
+  CHECK(r.err.find("remote calls: 3, passed: 2, billed: 3, cost: USD 0.001722") !=
+        std::string::npos);
+  CHECK(r.out.find(key) == std::string::npos);
+  CHECK(r.err.find(key) == std::string::npos);
+
+  const Run dry = run({"check", "--dry-run", "--model", "wan2.2-s2v-detect",
+                       "--allow-private-network", "--base-url", service.base_url(),
+                       nginx.url("/portrait-640x800.jpg")},
+                      {}, {"DASHSCOPE_API_KEY=" + key});
+  CHECK(dry.out.find("Authorization: Bearer sk-***") != std::string::npos);
+  CHECK(dry.out.find("\"image_url\"") != std::string::npos);
+  CHECK(dry.out.find(key) == std::string::npos);
+  CHECK(dry.err.find(key) == std::string::npos);
+  CHECK(service.requested_images().size() == sent.size());  // a dry run sends nothing
 }

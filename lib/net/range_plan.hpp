@@ -24,20 +24,22 @@ struct RangePolicy {
 // Measured with bench/remote/range_sim.cc over the 84 JPEG/PNG files of libjxl-testdata and
 // 108 conversions of 12 of them (WebP lossy and lossless, BMP v3 and v5, baseline and
 // progressive JPEG keeping ICC profiles, and phone-style JPEGs with an EXIF block holding a
-// 7-47 KB thumbnail); figures and command in bench/remote/README.md. A header there is "a few
-// bytes, one large block to skip (ICC profile, EXIF thumbnail, iCCP chunk), a few bytes": it
-// ends past 8 KB in 34% of the files, past 12 KB in 17%, past 16 KB in 15%, never past 64 KB.
-//  - first_length 12 KiB: one request completes 83% of the corpus (4 KiB: 62%, 16 KiB: 85%,
-//    32 KiB: 95%), and 12 KiB plus the response headers still fits the first flight of a new
-//    TCP connection (RFC 6928 initial window: 10 segments, 14,600 bytes); past it the server
-//    waits a round trip anyway. Modelled time per fetch (round trips + bytes) is within 3% of
-//    the best policy on both a 50 ms/20 Mbit/s and a 150 ms/2 Mbit/s link, where first ranges
-//    of 1-8 KiB lose 16-21% on the first link and 32 KiB loses 14% on the second.
-//  - further_length 16 KiB, doubling: a further request follows a skip; 16 KiB covers the
-//    next skip too (an ICC profile after the EXIF block), so no file of the corpus needs a
-//    third request (1 or 4 KiB: up to 3), and the doubling bounds a header made of many
-//    large blocks to a few requests.
-inline constexpr RangePolicy kDefaultRangePolicy{12288, 16384, 1};
+// 7-47 KB thumbnail), and end to end with bench/remote/run_remote.py; figures and commands in
+// bench/remote/README.md. A header there is "a few bytes, one large block to skip (ICC profile,
+// EXIF thumbnail, iCCP chunk), a few bytes": the parser's next want after the skip is a small
+// window far away, so a large first range mostly buys bytes the probe never looks at.
+//  - first_length 1 KiB: the few bytes before the first skip fit (SOI, APP0, the APP1/APP2
+//    headers; PNG signature, IHDR, the iCCP header; RIFF, the VP8 headers), and a 200 with the
+//    whole body is cut after about as much. End to end over 960 URLs: 1.49 requests per URL,
+//    1.9 MB read by the client against 68 MB for probe-image-size (36x fewer); 12 KiB
+//    (one request for 83% of the files, 1.17 per URL) read 12.6 MB (5.4x), 2 KiB 3.2 MB (21x).
+//    The price is round trips: modelled time per fetch is ~18% above 12 KiB's on a
+//    50 ms/20 Mbit/s link and ~2% above on a 150 ms/2 Mbit/s one; URLs per second on loopback
+//    stayed 8-9x probe-image-size's. facegate reads headers: bytes are what it saves.
+//  - further_length 1 KiB, doubling: a further request starts exactly at the window after a
+//    skip; doubling bounds a header made of many blocks (JPEG with many APPn segments) to a few
+//    requests (at most 3 in the corpus).
+inline constexpr RangePolicy kDefaultRangePolicy{1024, 1024, 1};
 
 /// A request's byte range: [offset, offset + length).
 struct PlannedRange {

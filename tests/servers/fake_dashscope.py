@@ -1,0 +1,557 @@
+#!/usr/bin/env python3
+"""A fake of the DashScope face-detect API for facegate's tests (python3 standard library only).
+
+It follows shared/spec/models.md, written down here independently of lib/rules/models.json so
+that a mistake in the rules file shows up as a disagreement instead of being copied.
+
+Usage:
+    fake_dashscope.py --key KEY [--port 0] [--files DIR]
+
+Listens on 127.0.0.1 (port 0: a free port) and prints "PORT <n>" on stdout once it accepts
+connections. The base URL for the client is http://127.0.0.1:<n>/api/v1.
+
+Endpoints:
+    POST /api/v1/services/aigc/image2video/face-detect   wan2.2-s2v-detect, emo-detect-v1,
+                                                         liveportrait-detect, emoji-detect-v1
+    POST /api/v1/services/aigc/image2video/aa-detect     animate-anyone-detect-gen2
+    GET  /files/<name>       a file of --files (the images under test), for the fake's own download
+    GET  /__log              every detect request received, as a JSON array (see below)
+    POST /__reset            clears the log, the rate windows and the fault counters
+
+A detect request is answered by the first of these checks that applies:
+    1. Authorization is "Bearer <KEY>":                401 InvalidApiKey
+    2. no X-DashScope-Async header:                    403 AccessDenied
+    3. Content-Type is application/json:               400 InvalidParameter
+    4. the body is a JSON object with a string model and input.image_url:
+                                                       400 InvalidParameter
+    5. the model exists:                               404 ModelNotFound
+    6. the model is served at this endpoint:           400 InvalidParameter
+    7. at most the model's RPS requests were admitted in the last second (sliding window;
+       refused requests do not count):                 429 Throttling.RateQuota
+    8. a fault asked for by the image URL (below)
+    9. parameters: emo-detect-v1 ratio "1:1" or "3:4" (default "1:1"); emoji-detect-v1 ratio
+       required and "1:1":                             400 InvalidParameter
+   10. the image URL is http(s) on a loopback address: 400 InvalidURL
+   11. the download (urllib, 5 s): refused -> 400 InvalidURL.ConnectionRefused,
+       timeout -> 400 InvalidURL.Timeout, HTTP error -> 400 InvalidURL
+   12. the format by magic bytes is one the model accepts:
+                                                       400 InvalidParameter.UnsupportedFileFormat
+   13. the pixel, aspect and size limits of the model (width/height from the PNG IHDR, JPEG SOF,
+       BMP info header or WebP VP8/VP8L/VP8X header; size from Content-Length):
+                                                       400 InvalidFile.Resolution /
+                                                       InvalidFile.AspectRatio / InvalidFile.Size
+   14. the face rule: a file name containing "noface" fails the check in the model's documented
+       shape (HTTP 200, billed); anything else passes in the model's documented shape.
+Refusals (1-13) have the shape {"code","message","request_id"} and no usage: not billed.
+
+Faults, chosen by the query string of input.image_url (the download ignores the query):
+    fault=500          500 InternalError
+    fault=503          503 ModelUnavailable
+    fault=429          429 Throttling.RateQuota
+    fault=html502      502 with an HTML body
+    fault=timeout_url  400 InvalidURL.Timeout
+    fault=slow         wait delay=<seconds> (default 3), then answer normally
+    fault=malformed    200 with a body that is not JSON
+    fault=truncated    200 with the normal answer cut in half (Content-Length matches the cut)
+    fault=wrong_type   200 with the normal answer, every value in output and usage a string
+    fault=fail400      the model's failed check, delivered as HTTP 400 with output.code
+                       (InvalidFile.NoHuman where the model's failed shape has no code)
+    fault=short_body   200 announcing more bytes than it sends, then closes (reset mid-answer)
+    fault=reset        reads the request, then resets the connection without answering
+    fault=echo_key     400 InvalidParameter whose message quotes the Authorization header
+  with
+    times=<n>             the fault hits only the first n requests for this exact image URL
+    retry_after=<s>       Retry-After: <s> on 429/503
+    retry_after_date=<s>  Retry-After as an HTTP-date <s> seconds ahead, on 429/503
+
+GET /__log answers a JSON array, in arrival order, of
+    {"t": CLOCK_MONOTONIC seconds at arrival, "client_port": the connection's port, "path",
+     "model", "image_url", "parameters", "headers" (Authorization replaced by "<redacted>"),
+     "auth": "valid" / "invalid" / "missing", "status", "code", "fault"}
+The key itself is never logged.
+"""
+
+import argparse
+import collections
+import email.utils
+import ipaddress
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FACE_DETECT = "/api/v1/services/aigc/image2video/face-detect"
+AA_DETECT = "/api/v1/services/aigc/image2video/aa-detect"
+DOWNLOAD_BYTES = 64 * 1024
+DOWNLOAD_TIMEOUT = 5.0
+
+ALL_FORMATS = ("jpeg", "png", "bmp", "webp")
+
+# shared/spec/models.md, "Input rules per model".
+MODELS = {
+    "wan2.2-s2v-detect": dict(
+        path=FACE_DETECT, shape="wan", rps=5, formats=ALL_FORMATS,
+        min_width=400, max_width=7000, min_height=400, max_height=7000),
+    "emo-detect-v1": dict(
+        path=FACE_DETECT, shape="emo", rps=5, formats=ALL_FORMATS,
+        min_short=400, max_long=7000, ratio=("1:1", "3:4"), ratio_default="1:1"),
+    "liveportrait-detect": dict(
+        path=FACE_DETECT, shape="liveportrait", rps=5, formats=ALL_FORMATS,
+        max_long=4096, max_aspect=2, size_below=10485760),
+    "emoji-detect-v1": dict(
+        path=FACE_DETECT, shape="emoji", rps=1, formats=ALL_FORMATS,
+        min_width=400, max_width=7000, min_height=400, max_height=7000,
+        size_at_most=10485760, ratio=("1:1",), ratio_default=None),
+    "animate-anyone-detect-gen2": dict(
+        path=AA_DETECT, shape="aa", rps=5, formats=("jpeg", "png", "bmp"),
+        max_long=4096, max_aspect=2, size_below=5242880),
+}
+
+
+class Refusal(Exception):
+    """A request failure: {"code","message","request_id"} under an HTTP error status."""
+
+    def __init__(self, status, code, message, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Image headers (only what the size rules need)
+
+def _jpeg_size(data):
+    # ITU T.81 B.1.1.2 / B.2.2: markers 0xFF xx; SOFn (C0-CF but C4 DHT, C8 JPG, CC DAC) holds
+    # P (1 byte), Y (2), X (2); standalone markers (TEM, RSTn, SOI) have no length.
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            i += 2
+            continue
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if i + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        i += 2 + length
+    return None
+
+
+def image_info(data):
+    """(format, width, height); width/height None when the header is incomplete."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        # PNG 11.2.2: IHDR first, width and height big-endian at offsets 16 and 20.
+        if len(data) >= 24 and data[12:16] == b"IHDR":
+            return ("png",) + struct.unpack(">II", data[16:24])
+        return "png", None, None
+    if data.startswith(b"\xff\xd8"):
+        size = _jpeg_size(data)
+        return ("jpeg",) + (size if size else (None, None))
+    if data.startswith(b"BM") and len(data) >= 26:
+        # BITMAPCOREHEADER (12 bytes) has 16-bit sizes; later headers signed 32-bit,
+        # a negative height meaning top-down rows.
+        header_size = struct.unpack("<I", data[14:18])[0]
+        if header_size == 12:
+            return ("bmp",) + struct.unpack("<HH", data[18:22])
+        width, height = struct.unpack("<ii", data[18:26])
+        return "bmp", abs(width), abs(height)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # RFC 6386 9.1
+            width, height = struct.unpack("<HH", data[26:30])
+            return "webp", width & 0x3FFF, height & 0x3FFF
+        if chunk == b"VP8L" and data[20] == 0x2F:  # WebP lossless 3.2: 14-bit sizes minus 1
+            bits = struct.unpack("<I", data[21:25])[0]
+            return "webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":  # WebP container: 24-bit canvas sizes minus 1
+            return ("webp", 1 + int.from_bytes(data[24:27], "little"),
+                    1 + int.from_bytes(data[27:30], "little"))
+        return "webp", None, None
+    if data[:4] in (b"GIF8",):
+        return "gif", None, None
+    return "unknown", None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# The model's judgement
+
+def check_limits(rules, width, height, size):
+    if width is None or height is None:
+        raise Refusal(400, "InvalidFile.Resolution", "Unable to read the image resolution.")
+    short, long_ = min(width, height), max(width, height)
+    pixel_rules = (
+        ("min_width", width, lambda v, b: v >= b), ("max_width", width, lambda v, b: v <= b),
+        ("min_height", height, lambda v, b: v >= b), ("max_height", height, lambda v, b: v <= b),
+        ("min_short", short, lambda v, b: v >= b), ("max_long", long_, lambda v, b: v <= b),
+    )
+    for name, value, ok in pixel_rules:
+        if name in rules and not ok(value, rules[name]):
+            raise Refusal(400, "InvalidFile.Resolution",
+                          f"The image resolution {width}x{height} is out of range.")
+    if "max_aspect" in rules and long_ > rules["max_aspect"] * short:
+        raise Refusal(400, "InvalidFile.AspectRatio",
+                      f"The aspect ratio of {width}x{height} is above {rules['max_aspect']}.")
+    if size is not None:
+        if ("size_below" in rules and size >= rules["size_below"]) or (
+                "size_at_most" in rules and size > rules["size_at_most"]):
+            raise Refusal(400, "InvalidFile.Size", f"The image file size {size} is too large.")
+
+
+def passed_output(shape, width, height):
+    face = [width // 4, height // 4, 3 * width // 4, 3 * height // 4]
+    whole = [0, 0, width, height]
+    return {
+        "wan": {"check_pass": True, "humanoid": True},
+        "emo": {"check_pass": True, "face_bbox": face, "ext_bbox": whole},
+        "liveportrait": {"pass": True, "message": "success"},
+        "emoji": {"bbox_face": face, "ext_bbox_face": whole},
+        "aa": {"check_pass": True, "bodystyle": "half" if height < 2 * width else "full"},
+    }[shape]
+
+
+def failed_output(shape):
+    return {
+        "wan": {"check_pass": False, "code": "InvalidFile.NoHuman",
+                "message": "No human detected."},
+        "emo": {"check_pass": False, "code": "InvalidFile.NoHuman",
+                "message": "No human face detected."},
+        "liveportrait": {"pass": False, "message": "No human face detected."},
+        "emoji": {"code": "InvalidFile.FacePose", "message": "No frontal face detected."},
+        "aa": {"check_pass": False, "reason": "No complete human body detected."},
+    }[shape]
+
+
+def completed(output):
+    return {"output": output, "usage": {"image_count": 1}, "request_id": str(uuid.uuid4())}
+
+
+def stringify_values(value):
+    if isinstance(value, dict):
+        return {k: stringify_values(v) for k, v in value.items()}
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, (int, list)) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# State shared by the handler threads
+
+class State:
+    def __init__(self, key, files):
+        self.key, self.files = key, files
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.log = []
+            self.windows = collections.defaultdict(collections.deque)
+            self.fault_hits = collections.Counter()
+
+    def admit(self, model, now):
+        """The sliding 1-second window of the model's RPS; refused requests do not count."""
+        with self.lock:
+            window = self.windows[model]
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= MODELS[model]["rps"]:
+                return False
+            window.append(now)
+            return True
+
+    def fault_applies(self, image_url, times):
+        with self.lock:
+            self.fault_hits[image_url] += 1
+            return times is None or self.fault_hits[image_url] <= times
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-dashscope/1"
+
+    def log_message(self, fmt, *args):  # quiet: the tests read /__log
+        pass
+
+    def handle(self):
+        try:
+            super().handle()
+        except (OSError, ValueError):
+            pass  # the connection was reset on purpose or by the client
+
+    def finish(self):
+        try:
+            super().finish()
+        except (OSError, ValueError):
+            pass  # the connection was reset on purpose or by the client
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def send_bytes(self, status, body, content_type="application/json", headers=None,
+                   content_length=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body) if content_length is None
+                                               else content_length))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def send_json(self, status, document, headers=None):
+        self.send_bytes(status, json.dumps(document).encode(), headers=headers)
+
+    def reset_connection(self):
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def do_GET(self):
+        state = self.server.state
+        if self.path == "/__log":
+            with state.lock:
+                body = json.dumps(state.log).encode()
+            self.send_bytes(200, body)
+        elif self.path.startswith("/files/") and state.files:
+            name = os.path.basename(urllib.parse.unquote(urllib.parse.urlsplit(self.path).path))
+            try:
+                with open(os.path.join(state.files, name), "rb") as f:
+                    data = f.read()
+            except OSError:
+                self.send_bytes(404, b"not found", "text/plain")
+                return
+            self.send_bytes(200, data, "application/octet-stream")
+        else:
+            self.send_bytes(404, b"not found", "text/plain")
+
+    def do_POST(self):
+        arrival = time.monotonic()
+        state = self.server.state
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/__reset":
+            state.reset()
+            self.send_json(200, {"reset": True})
+            return
+        record = self.new_record(arrival)
+        try:
+            self.answer(record, body)
+        except Refusal as refusal:
+            record["status"], record["code"] = refusal.status, refusal.code
+            self.send_json(refusal.status, {"code": refusal.code, "message": refusal.message,
+                                            "request_id": str(uuid.uuid4())}, refusal.headers)
+
+    def new_record(self, arrival):
+        state = self.server.state
+        auth = self.headers.get("Authorization")
+        headers = {k: ("<redacted>" if k.lower() == "authorization" else v)
+                   for k, v in self.headers.items()}
+        record = {"t": arrival, "client_port": self.client_address[1], "path": self.path,
+                  "model": None, "image_url": None,
+                  "parameters": None, "headers": headers,
+                  "auth": "missing" if auth is None else
+                          "valid" if auth == "Bearer " + state.key else "invalid",
+                  "status": None, "code": None, "fault": None}
+        with state.lock:
+            state.log.append(record)
+        return record
+
+    # -- the detect API ------------------------------------------------------------------------
+
+    def answer(self, record, body):
+        self.note_request(record, body)
+        if self.path not in (FACE_DETECT, AA_DETECT):
+            raise Refusal(404, "NotFound", "Not found.")
+        if record["auth"] == "missing":
+            raise Refusal(401, "InvalidApiKey", "No API-key provided.")
+        if record["auth"] != "valid":
+            raise Refusal(401, "InvalidApiKey", "Invalid API-key provided.")
+        if self.headers.get("X-DashScope-Async") is not None:
+            raise Refusal(403, "AccessDenied",
+                          "current user api does not support asynchronous calls")
+        if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            raise Refusal(400, "InvalidParameter", "Content-Type must be application/json.")
+        request = self.parse_request_body(body)
+        model, image_url = request["model"], request["input"]["image_url"]
+        if model not in MODELS:
+            raise Refusal(404, "ModelNotFound", f"Model not exist: {model}")
+        rules = MODELS[model]
+        if rules["path"] != self.path:
+            raise Refusal(400, "InvalidParameter", f"Model {model} is not served at {self.path}")
+        if not self.server.state.admit(model, record["t"]):
+            raise Refusal(429, "Throttling.RateQuota", "Requests rate limit exceeded.")
+        if self.inject_fault(record, rules, image_url):
+            return
+        check_parameters(rules, request.get("parameters") or {})
+        output = judge(rules, image_url)
+        record["status"] = 200
+        self.send_json(200, completed(output))
+
+    @staticmethod
+    def note_request(record, body):
+        """Logs what the body names, before any check can refuse it."""
+        try:
+            request = json.loads(body)
+            record.update(model=request.get("model"), image_url=request["input"].get("image_url"),
+                          parameters=request.get("parameters"))
+        except (ValueError, AttributeError, KeyError, TypeError):
+            pass
+
+    @staticmethod
+    def parse_request_body(body):
+        try:
+            request = json.loads(body)
+        except ValueError:
+            raise Refusal(400, "InvalidParameter", "The request body is not valid JSON.")
+        if not (isinstance(request, dict) and isinstance(request.get("model"), str)
+                and isinstance(request.get("input"), dict)
+                and isinstance(request["input"].get("image_url"), str)):
+            raise Refusal(400, "InvalidParameter", "model and input.image_url are required.")
+        if not isinstance(request.get("parameters", {}), dict):
+            raise Refusal(400, "InvalidParameter", "parameters must be an object.")
+        return request
+
+    def inject_fault(self, record, rules, image_url):
+        """Applies the fault of the image URL's query string; True when it answered."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(image_url).query)
+        fault = query.get("fault", [None])[0]
+        times = int(query["times"][0]) if "times" in query else None
+        if fault is None or not self.server.state.fault_applies(image_url, times):
+            return False
+        record["fault"] = fault
+        retry_headers = {}
+        if "retry_after" in query:
+            retry_headers["Retry-After"] = query["retry_after"][0]
+        if "retry_after_date" in query:
+            when = time.time() + float(query["retry_after_date"][0])
+            retry_headers["Retry-After"] = email.utils.formatdate(when, usegmt=True)
+        if fault == "slow":
+            time.sleep(float(query.get("delay", ["3"])[0]))
+            return False
+        if fault == "500":
+            raise Refusal(500, "InternalError", "An internal error has occurred.")
+        if fault == "503":
+            raise Refusal(503, "ModelUnavailable", "The model is unavailable.", retry_headers)
+        if fault == "429":
+            raise Refusal(429, "Throttling.RateQuota", "Requests rate limit exceeded.",
+                          retry_headers)
+        if fault == "timeout_url":
+            raise Refusal(400, "InvalidURL.Timeout", "Download the media resource timed out.")
+        if fault == "echo_key":
+            raise Refusal(400, "InvalidParameter",
+                          f"Bad request from {self.headers.get('Authorization')}")
+        record["status"] = {"html502": 502, "fail400": 400}.get(fault, 200)
+        if fault == "html502":
+            self.send_bytes(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+        elif fault == "malformed":
+            self.send_bytes(200, b'{"output": {check_pass: true}, "usage": {"image_count": 1}}')
+        elif fault == "truncated":
+            text = json.dumps(completed(passed_output(rules["shape"], 800, 800))).encode()
+            self.send_bytes(200, text[:len(text) // 2])
+        elif fault == "wrong_type":
+            document = completed(passed_output(rules["shape"], 800, 800))
+            document["output"] = stringify_values(document["output"])
+            document["usage"] = stringify_values(document["usage"])
+            self.send_json(200, document)
+        elif fault == "fail400":
+            output = failed_output(rules["shape"])
+            output.setdefault("code", "InvalidFile.NoHuman")
+            self.send_json(400, completed(output))
+        elif fault == "short_body":
+            text = json.dumps(completed(passed_output(rules["shape"], 800, 800))).encode()
+            self.send_bytes(200, text[:20], content_length=len(text))
+            self.reset_connection()
+        elif fault == "reset":
+            record["status"] = None
+            self.reset_connection()
+        else:
+            raise Refusal(400, "InvalidParameter", f"fake: unknown fault {fault}")
+        return True
+
+
+def check_parameters(rules, parameters):
+    if "ratio" not in rules:
+        return
+    ratio = parameters.get("ratio", rules["ratio_default"])
+    if ratio is None:
+        raise Refusal(400, "InvalidParameter", "parameters.ratio is required.")
+    if ratio not in rules["ratio"]:
+        raise Refusal(400, "InvalidParameter", f"parameters.ratio must be one of {rules['ratio']}")
+
+
+def judge(rules, image_url):
+    """Downloads the image (loopback only) and applies the model's rules; the output object."""
+    parts = urllib.parse.urlsplit(image_url)
+    if parts.scheme not in ("http", "https") or not is_loopback(parts.hostname):
+        raise Refusal(400, "InvalidURL", "The image URL is not reachable (fake: loopback only).")
+    download_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    try:
+        with urllib.request.urlopen(download_url, timeout=DOWNLOAD_TIMEOUT) as response:
+            data = response.read(DOWNLOAD_BYTES)
+            length = response.headers.get("Content-Length")
+    except urllib.error.HTTPError as error:
+        raise Refusal(400, "InvalidURL", f"Download the media resource failed: HTTP {error.code}")
+    except (TimeoutError, socket.timeout):
+        raise Refusal(400, "InvalidURL.Timeout", "Download the media resource timed out.")
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, (TimeoutError, socket.timeout)):
+            raise Refusal(400, "InvalidURL.Timeout", "Download the media resource timed out.")
+        raise Refusal(400, "InvalidURL.ConnectionRefused", "Download the media resource failed.")
+    image_format, width, height = image_info(data)
+    if image_format not in rules["formats"]:
+        raise Refusal(400, "InvalidParameter.UnsupportedFileFormat",
+                      "Input files format not supported.")
+    check_limits(rules, width, height, int(length) if length else len(data))
+    if "noface" in os.path.basename(parts.path):
+        return failed_output(rules["shape"])
+    return passed_output(rules["shape"], width, height)
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except (ValueError, TypeError):
+        return False
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--key", required=True, help="the API key the fake accepts")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--files", default=None, help="directory served at /files/")
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    server.state = State(args.key, args.files)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
