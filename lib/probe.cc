@@ -83,8 +83,9 @@ Step ProbeState::dispatch(const Window& window) {
   if (std::holds_alternative<Sniffing>(parser)) {
     if (window.bytes.empty()) return Step::truncated("empty input");
     info.format = sniff_format(window.bytes);
-    if (info.format == Format::unknown && window.at_eof && starts_known_magic(window.bytes)) {
-      return Step::truncated("input ends inside the magic bytes of a known format");
+    if (window.at_eof && cut_inside_signature(window.bytes, info.format)) {
+      info.format = Format::unknown;
+      return Step::truncated("input ends inside the signature of a known format");
     }
     switch (info.format) {
       case Format::jpeg: return parser.emplace<JpegParser>().start(info);

@@ -122,6 +122,27 @@ TEST_CASE("recognized formats are named without dimensions") {
   }
 }
 
+TEST_CASE("an input cut inside a signature is truncated, never another format") {
+  // Found by the probe fuzzer: an ICO-looking start whose count bytes begin "ftyp", and an
+  // ftyp box cut before the brand that makes it AVIF.
+  // A 256-byte ftyp box: the sniffer decides on its first 64 bytes.
+  const std::string ftyp_heic = std::string("\0\0\x01\0ftypheic", 12) + std::string(68, '\0');
+  const std::string ftyp_avif("\0\0\0\x18" "ftypmif1\0\0\0\0mif1avif", 24);
+  CHECK(probe_memory(bytes_of(ftyp_heic)).info.format == Format::heif);
+  CHECK(probe_memory(bytes_of(ftyp_avif)).info.format == Format::avif);
+  for (const std::string& whole : {ftyp_heic, ftyp_avif}) {
+    for (std::size_t n = 5; n < std::min<std::size_t>(whole.size(), 64); ++n) {
+      CAPTURE(n);
+      auto r = probe_memory(bytes_of(whole.substr(0, n)));
+      CHECK(r.error.code == ErrorCode::truncated);
+      CHECK(r.info.format == Format::unknown);
+    }
+  }
+  for (std::string_view cut : {"\xff\xd8", "\x89PNG\r\n", "RIFF\0\0\0\0WE"}) {
+    CHECK(probe_memory(bytes_of(cut)).error.code == ErrorCode::truncated);
+  }
+}
+
 TEST_CASE("an ftyp box with an unknown brand is not HEIF") {
   auto data = bytes_of(std::string("\0\0\0\x14" "ftypqt  \0\0\0\0qt  ", 20));
   CHECK(probe_memory(data).error.code == ErrorCode::unsupported_format);

@@ -1,5 +1,6 @@
 #include "formats/sniff.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -53,7 +54,17 @@ bool looks_like_svg(std::span<const std::byte> head) {
 
 }  // namespace
 
-bool starts_known_magic(std::span<const std::byte> head) noexcept {
+bool cut_inside_signature(std::span<const std::byte> head, Format sniffed) noexcept {
+  // An ISO BMFF file cut inside its ftyp box: the brands that tell HEIF from AVIF (and an
+  // ftyp box from an ICO directory, whose count bytes could be "ft") are not all there.
+  if (head.size() > 4 && head.size() < kSniffLength) {
+    const std::size_t seen = std::min<std::size_t>(head.size() - 4, 4);
+    if (has_text(head, 4, std::string_view("ftyp").substr(0, seen)) &&
+        (head.size() < 12 || be32(head, 0) > head.size())) {
+      return true;
+    }
+  }
+  if (sniffed != Format::unknown) return false;
   // The parsed formats' signatures; '?' stands for any byte (the RIFF chunk size).
   static constexpr std::string_view kParsedMagics[] = {
       {"\xFF\xD8\xFF", 3}, {"\x89PNG\r\n\x1A\n", 8}, {"RIFF????WEBP", 12}, {"BM", 2}};

@@ -14,8 +14,9 @@ inline constexpr std::uint32_t kSniffLength = 64;
 /// Names the format whose magic bytes start `head` (up to kSniffLength bytes).
 Format sniff_format(std::span<const std::byte> head) noexcept;
 
-/// True when `head`, shorter than the magic bytes of a parsed format, starts them
-/// (a file cut inside its signature is truncated, not unrecognized).
-bool starts_known_magic(std::span<const std::byte> head) noexcept;
+/// True when `head`, the whole input (shorter than kSniffLength), ends inside a signature, so
+/// that more bytes could change or settle what `sniffed` (sniff_format's answer) says: a file
+/// cut there is truncated, not of another or no format.
+bool cut_inside_signature(std::span<const std::byte> head, Format sniffed) noexcept;
 
 }  // namespace facegate::detail
