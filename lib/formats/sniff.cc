@@ -57,7 +57,11 @@ bool looks_like_svg(std::span<const std::byte> head) {
 bool cut_inside_signature(std::span<const std::byte> head, Format sniffed) noexcept {
   // An ISO BMFF file cut inside its ftyp box: the brands that tell HEIF from AVIF (and an
   // ftyp box from an ICO directory, whose count bytes could be "ft") are not all there.
-  if (head.size() > 4 && head.size() < kSniffLength) {
+  // Formats whose magic sniff_format checks before "ftyp" are settled by that magic.
+  const bool settled_before_ftyp = sniffed == Format::jpeg || sniffed == Format::png ||
+                                   sniffed == Format::webp || sniffed == Format::bmp ||
+                                   sniffed == Format::gif || sniffed == Format::tiff;
+  if (!settled_before_ftyp && head.size() > 4 && head.size() < kSniffLength) {
     const std::size_t seen = std::min<std::size_t>(head.size() - 4, 4);
     if (has_text(head, 4, std::string_view("ftyp").substr(0, seen)) &&
         (head.size() < 12 || be32(head, 0) > head.size())) {
