@@ -201,7 +201,7 @@ TEST_CASE("probe_files gives probe_file's result for every file, through io_urin
     const std::vector<std::string> actual = batched(paths, options);
     const std::uint64_t reads = read_system_calls() - reads_before;
     check_same(paths, expected, actual);
-#if __has_include(<liburing.h>)  // then meson found liburing and the library uses it
+#ifdef FACEGATE_HAVE_IO_URING  // the library is built with io_uring (-Dio_uring=enabled)
     if (kernel_allows_io_uring()) {
       // probe_file makes one pread or more per file; the ring only for the few inputs it
       // leaves to probe_file (the directory, /dev/null, the missing and the empty path).
