@@ -1,5 +1,7 @@
-// stb_image is compiled here with only the readers of the formats it is an oracle for, so that
-// an input meant for one format is never answered by another of stb_image's readers.
+// stb_image is compiled here with only the readers of the formats it is an oracle for, and
+// stb_info asks the one reader of the format named: stbi_info tries the readers in turn and,
+// over callbacks, "rewinds" only its 128-byte buffer, so after a JPEG failure past byte 128
+// the BMP reader went on from the middle of the file and answered for a JPEG (fuzz CI, 2026-11).
 #include "oracles.hpp"
 
 #include <algorithm>
@@ -53,15 +55,23 @@ int eof_callback(void* user) {
 
 }  // namespace
 
-std::optional<OracleAnswer> stb_info(std::span<const std::byte> bytes) {
-  const stbi_io_callbacks callbacks{read_callback, skip_callback, eof_callback};
+std::optional<OracleAnswer> stb_info(StbReader format, std::span<const std::byte> bytes) {
+  stbi_io_callbacks callbacks{read_callback, skip_callback, eof_callback};
   CallbackReader reader{bytes};
+  // stb_image's internal per-format entry points, visible in this translation unit because
+  // the implementation is compiled here (STB_IMAGE_STATIC).
+  stbi__context context;
+  stbi__start_callbacks(&context, &callbacks, &reader);
   int width = 0;
   int height = 0;
   int components = 0;
-  if (stbi_info_from_callbacks(&callbacks, &reader, &width, &height, &components) == 0) {
-    return std::nullopt;
+  int ok = 0;
+  switch (format) {
+    case StbReader::jpeg: ok = stbi__jpeg_info(&context, &width, &height, &components); break;
+    case StbReader::png: ok = stbi__png_info(&context, &width, &height, &components); break;
+    case StbReader::bmp: ok = stbi__bmp_info(&context, &width, &height, &components); break;
   }
+  if (ok == 0) return std::nullopt;
   return OracleAnswer{width, height, reader.read_past_end};
 }
 

@@ -17,9 +17,12 @@ struct OracleAnswer {
   bool read_past_end = false;  ///< it read bytes past the input's end (as zeros) to answer
 };
 
-/// stbi_info over stb_image's JPEG, PNG and BMP readers only; nullopt when stb_image fails.
+/// The stb_image readers that serve as oracles.
+enum class StbReader { jpeg, png, bmp };
+
+/// stbi_info's answer from the one reader of `format`; nullopt when that reader fails.
 /// stb_image reads missing bytes as zeros: read_past_end tells when it did.
-std::optional<OracleAnswer> stb_info(std::span<const std::byte> bytes);
+std::optional<OracleAnswer> stb_info(StbReader format, std::span<const std::byte> bytes);
 
 /// libwebp's WebPGetInfo; nullopt when libwebp fails. It never reads past the end: it fails
 /// when the bytes it needs are missing.

@@ -259,9 +259,9 @@ void check_prefix(std::span<const std::byte> input, std::size_t length, const Ou
 // The oracles, for the formats they read: stb_image for JPEG, PNG and BMP, libwebp for WebP.
 std::optional<OracleAnswer> oracle_answer(Format format, std::span<const std::byte> input) {
   switch (format) {
-    case Format::jpeg:
-    case Format::png:
-    case Format::bmp: return stb_info(input);
+    case Format::jpeg: return stb_info(StbReader::jpeg, input);
+    case Format::png: return stb_info(StbReader::png, input);
+    case Format::bmp: return stb_info(StbReader::bmp, input);
     case Format::webp: return libwebp_info(input);
     default: return std::nullopt;
   }
