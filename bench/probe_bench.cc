@@ -10,14 +10,14 @@
 //
 // --min-read N sets FileProbeOptions::min_read. LISTFILE holds one path a line. Prints one JSON
 // object: the mode, the number of files, the seconds the timed part took (wall clock, and the
-// process's CPU time from std::clock: every thread's, the kernel's io_uring workers included),
-// the bytes it read (rchar of /proc/self/io, the kernel's count of bytes returned by read
-// system calls: an io_uring READ is not one, so it stays near 0 for facegate-batch), the sum of
-// ProbeResult::bytes_read (facegate modes) or of the bytes read (baseline), and the number of
-// errors. The paths are read and made std::filesystem::path before the timing starts.
-// DIMENSIONS_OUT, for the facegate modes, receives "path<TAB>width<TAB>height" for each file
-// whose dimensions were read, written after the timed part. bench/run_local.py drives it; it
-// is a benchmark, not a test.
+// process's CPU time from std::clock: every thread's, the kernel's io_uring workers included; split
+// into user and kernel time by getrusage, and its minor page faults), the bytes it read (rchar of
+// /proc/self/io, the kernel's count of bytes returned by read system calls: an io_uring READ is not
+// one, so it stays near 0 for facegate-batch), the sum of ProbeResult::bytes_read (facegate modes)
+// or of the bytes read (baseline), and the number of errors. The paths are read and made
+// std::filesystem::path before the timing starts. DIMENSIONS_OUT, for the facegate modes, receives
+// "path<TAB>width<TAB>height" for each file whose dimensions were read, written after the timed
+// part. bench/run_local.py drives it; it is a benchmark, not a test.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -143,7 +143,8 @@ void write_dimensions(const char* out_path, const std::vector<std::filesystem::p
   std::ofstream out(out_path);
   for (std::size_t i = 0; i < paths.size(); ++i) {
     if (dimensions[i].width != 0) {
-      out << paths[i].native() << '\t' << dimensions[i].width << '\t' << dimensions[i].height << '\n';
+      out << paths[i].native() << '\t' << dimensions[i].width << '\t' << dimensions[i].height
+          << '\n';
     }
   }
 }
@@ -202,7 +203,8 @@ int main(int argc, char** argv) {
   const double cpu_seconds = static_cast<double>(cpu_stop - cpu_start) / CLOCKS_PER_SEC;
   std::printf(
       "{\"mode\":\"%s\",\"min_read\":%u,\"files\":%zu,\"seconds\":%.6f,"
-      "\"cpu_seconds\":%.6f,\"user_seconds\":%.6f,\"system_seconds\":%.6f,\"minor_faults\":%ld,\"rchar\":%llu,\"reported_bytes\":%llu,\"errors\":%llu}\n",
+      "\"cpu_seconds\":%.6f,\"user_seconds\":%.6f,\"system_seconds\":%.6f,"
+      "\"minor_faults\":%ld,\"rchar\":%llu,\"reported_bytes\":%llu,\"errors\":%llu}\n",
       std::string(mode).c_str(), options.min_read, paths.size(), seconds, cpu_seconds,
       times_stop.user - times_start.user, times_stop.system - times_start.system,
       times_stop.minor_faults - times_start.minor_faults,

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -133,6 +134,51 @@ TEST_CASE("probe exits 0 when every input was probed; '-' reads inputs from stdi
   CHECK(r.exit_code == 0);
   REQUIRE(r.lines().size() == 2);
   CHECK(field(r.lines()[1], "format") == "gif");
+}
+
+// probe_files reads 400 files or more with io_uring (when built with it), fewer one by one:
+// both commands give each input the record it gets alone, in input order.
+TEST_CASE("probe and check over a long list: the same records as a short one, in order") {
+  std::vector<std::string> paths;
+  for (const fs::directory_entry& entry : fs::directory_iterator(source_root() / "examples")) {
+    paths.push_back(entry.path().string());
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.push_back("/no/such/file.jpg");
+  TempDir dir("facegate-cli-");
+  const fs::path list = dir.path() / "list.txt";
+  std::vector<std::string> listed;  // 450 paths in a shuffled order
+  std::string list_text;
+  for (std::size_t i = 0; i < 450; ++i) {
+    listed.push_back(paths[(i * 7) % paths.size()]);
+    list_text += listed.back() + "\n";
+  }
+  facegate::test::write_text(list, list_text);
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"probe", "--json"},
+        std::vector<std::string>{"check", "--offline", "--json", "--model", "wan2.2-s2v-detect"}}) {
+    CAPTURE(command[0]);
+    std::vector<std::string> short_args = command;
+    short_args.insert(short_args.end(), paths.begin(), paths.end());
+    short_args.push_back("@/no/such/list");
+    const Run alone = run(short_args);
+    REQUIRE(alone.lines().size() == paths.size() + 1);
+    std::map<std::string, std::string> record_of;
+    for (const std::string& line : alone.lines()) record_of[field(line, "source")] = line;
+
+    std::vector<std::string> long_args = command;
+    long_args.push_back("@" + list.string());
+    long_args.push_back("@/no/such/list");
+    const Run many = run(long_args);
+    CHECK(many.exit_code == alone.exit_code);
+    const std::vector<std::string> lines = many.lines();
+    REQUIRE(lines.size() == listed.size() + 1);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const std::string source = i < listed.size() ? listed[i] : "@/no/such/list";
+      INFO("record " << i << ": " << source);
+      CHECK(lines[i] == record_of[source]);
+    }
+  }
 }
 
 TEST_CASE("usage errors exit 2") {

@@ -47,7 +47,15 @@ class CheckRun {
     const std::vector<Input> inputs = expand_inputs(options_.inputs, io_.in);
     records_.resize(inputs.size());
     start_remote_side();
-    for (std::size_t i = 0; i < inputs.size(); ++i) start(i, inputs[i]);
+    std::vector<SourceProbe> local = probe_local_inputs(inputs);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].kind == Input::Kind::url) {
+        start_url(i, inputs[i]);
+      } else {
+        records_[i].probe = std::move(local[i]);
+        judge(i, SourceKind::local_file);
+      }
+    }
     loop_.run();
     return finish();
   }
@@ -82,12 +90,7 @@ class CheckRun {
     return detect;
   }
 
-  void start(std::size_t index, const Input& input) {
-    if (input.kind != Input::Kind::url) {
-      records_[index].probe = probe_local(input);
-      judge(index, SourceKind::local_file);
-      return;
-    }
+  void start_url(std::size_t index, const Input& input) {
     const FetchError url_check = check_public_url(input.source);
     const bool private_allowed =
         url_check == FetchError::private_address && options_.settings.fetch.allow_private_network;

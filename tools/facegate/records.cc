@@ -1,5 +1,7 @@
 #include "records.hpp"
 
+#include <filesystem>
+
 namespace facegate::cli {
 namespace {
 
@@ -22,23 +24,34 @@ std::string count_text(std::uint64_t value) { return value ? std::to_string(valu
 
 }  // namespace
 
-SourceProbe probe_local(const Input& input) {
-  SourceProbe probe;
-  probe.input = input;
-  if (input.kind == Input::Kind::list_error) {
-    set_error(probe, "io", input.problem);
-    probe.probe_error = Error{ErrorCode::io, input.problem};
-    return probe;
+std::vector<SourceProbe> probe_local_inputs(const std::vector<Input>& inputs) {
+  std::vector<SourceProbe> probes(inputs.size());
+  std::vector<std::filesystem::path> paths;
+  std::vector<std::size_t> path_slots;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    probes[i].input = inputs[i];
+    if (inputs[i].kind == Input::Kind::path) {
+      paths.emplace_back(inputs[i].source);
+      path_slots.push_back(i);
+    } else if (inputs[i].kind == Input::Kind::list_error) {
+      set_error(probes[i], "io", inputs[i].problem);
+      probes[i].probe_error = Error{ErrorCode::io, inputs[i].problem};
+    }
   }
-  ProbeResult result = probe_file(input.source);
-  probe.info = result.info;
-  probe.file_size = result.file_size;
-  probe.bytes_read = result.bytes_read;
-  if (result.error) {
-    set_error(probe, error_code_name(result.error.code), result.error.message);
-    probe.probe_error = std::move(result.error);
+  // One call for every path: many files are read with io_uring (probe_files).
+  std::vector<ProbeResult> results = probe_files(paths);
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    SourceProbe& probe = probes[path_slots[k]];
+    ProbeResult& result = results[k];
+    probe.info = result.info;
+    probe.file_size = result.file_size;
+    probe.bytes_read = result.bytes_read;
+    if (result.error) {
+      set_error(probe, error_code_name(result.error.code), result.error.message);
+      probe.probe_error = std::move(result.error);
+    }
   }
-  return probe;
+  return probes;
 }
 
 SourceProbe from_fetch(const Input& input, FetchResult result) {
@@ -59,15 +72,13 @@ SourceProbe from_fetch(const Input& input, FetchResult result) {
 
 std::vector<SourceProbe> probe_inputs(const std::vector<Input>& inputs,
                                       const ProbeSettings& settings) {
-  std::vector<SourceProbe> probes(inputs.size());
+  std::vector<SourceProbe> probes = probe_local_inputs(inputs);
   std::vector<std::string> urls;
   std::vector<std::size_t> url_slots;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].kind == Input::Kind::url) {
       urls.push_back(inputs[i].source);
       url_slots.push_back(i);
-    } else {
-      probes[i] = probe_local(inputs[i]);
     }
   }
   if (!urls.empty()) {

@@ -40,8 +40,9 @@ struct ProbeSettings {
   NetworkLoopOptions loop;   ///< concurrency for URL inputs
 };
 
-/// Probes a local input (a path, or a list that failed to open).
-SourceProbe probe_local(const Input& input);
+/// One record per input, in input order: the local inputs (paths, probed together with
+/// probe_files, and lists that failed to open) probed; a URL input's record holds only its input.
+std::vector<SourceProbe> probe_local_inputs(const std::vector<Input>& inputs);
 
 /// The record of a URL input from its fetch result.
 SourceProbe from_fetch(const Input& input, FetchResult result);
