@@ -167,7 +167,7 @@ TEST_CASE("probe and check over a long list: the same records as a short one, in
     for (const std::string& line : alone.lines()) record_of[field(line, "source")] = line;
 
     std::vector<std::string> long_args = command;
-    long_args.push_back("@" + list.string());
+    long_args.push_back(std::string("@").append(list.string()));
     long_args.push_back("@/no/such/list");
     const Run many = run(long_args);
     CHECK(many.exit_code == alone.exit_code);

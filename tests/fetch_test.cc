@@ -7,9 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <span>
-#include <sstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -19,6 +17,7 @@
 #include "net/http_headers.hpp"
 #include "net/range_plan.hpp"
 #include "net/safe_transfer.hpp"
+#include "probe_answer.hpp"
 #include "servers/test_servers.hpp"
 
 namespace {
@@ -29,6 +28,8 @@ using facegate::FetchError;
 using facegate::FetchOptions;
 using facegate::FetchResult;
 using facegate::detail::AddressScope;
+using facegate::test::fields_of;
+using facegate::test::read_bytes;
 
 const fs::path kCorpus = "/usr/share/libjxl-testdata";
 // Sample files whose headers the fault tests read: a PNG whose IHDR is in the first 33
@@ -134,24 +135,29 @@ facegate::ProbeResult from_disk(const std::string& relative) {
   return facegate::probe_file(servers().tree.path() / relative);
 }
 
+// A URL result gives probe_file's answer for the same bytes: the fetch error that stands for
+// the probe's error, with the probe's message, and the same header fields.
+void check_same_answer(const FetchResult& remote, const facegate::ProbeResult& local) {
+  INFO(facegate::fetch_error_name(remote.error.code) << " " << remote.error.message);
+  CHECK(remote.error.code == facegate::fetch_error_from_probe(local.error.code));
+  CHECK(remote.error.message == local.error.message);
+  CHECK(fields_of(remote.info) == fields_of(local.info));
+}
+
 // A URL result agrees with probe_file on the same bytes: same answer, same size.
 void check_same_as_disk(const FetchResult& remote, const std::string& relative) {
-  const facegate::ProbeResult local = from_disk(relative);
-  INFO(relative << ": " << facegate::fetch_error_name(remote.error.code) << " "
-                << remote.error.message);
-  CHECK(remote.error.code == facegate::fetch_error_from_probe(local.error.code));
-  CHECK(remote.info.format == local.info.format);
-  CHECK(remote.info.width == local.info.width);
-  CHECK(remote.info.height == local.info.height);
-  CHECK(remote.info.orientation == local.info.orientation);
-  CHECK(remote.info.animated == local.info.animated);
-  CHECK(remote.info.subtype == local.info.subtype);
+  INFO(relative);
+  check_same_answer(remote, from_disk(relative));
   REQUIRE(remote.file_size.has_value());
   CHECK(*remote.file_size == fs::file_size(servers().tree.path() / relative));
 }
 
-std::size_t count_lines(const std::string& text) {
-  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+// The "connection=N" field of an nginx access log line (format "fetch" of nginx.conf.in):
+// requests with the same one came on the same connection.
+std::string connection_of(const std::string& line) {
+  const auto at = line.find("connection=");
+  REQUIRE_MESSAGE(at != std::string::npos, "no connection field: " << line);
+  return line.substr(at, line.find(' ', at) - at);
 }
 
 }  // namespace
@@ -401,13 +407,7 @@ TEST_CASE("nginx: every corpus file probes the same over HTTP as from disk") {
 TEST_CASE("nginx: a further range starts at want().offset, on the same connection") {
   // A wide-gamut PNG: its 18 KB iCCP chunk pushes the first IDAT past the first range.
   const std::string file = "libjxl/external/wide-gamut-tests/P3-sRGB-blue.png";
-  const std::vector<std::byte> bytes = [&] {
-    std::ifstream in(servers().tree.path() / file, std::ios::binary);
-    std::vector<char> chars((std::istreambuf_iterator<char>(in)), {});
-    std::vector<std::byte> out(chars.size());
-    std::transform(chars.begin(), chars.end(), out.begin(), [](char c) { return std::byte(c); });
-    return out;
-  }();
+  const std::vector<std::byte> bytes = read_bytes(servers().tree.path() / file);
   const std::uint32_t first = facegate::detail::kDefaultRangePolicy.first_length;
   REQUIRE(bytes.size() > first);
   // What the probe wants after the first range, computed here from the file itself.
@@ -416,7 +416,7 @@ TEST_CASE("nginx: a further range starts at want().offset, on the same connectio
   REQUIRE(probe.status() == facegate::Status::need_more);
   const std::uint64_t next = probe.want().offset;
 
-  const std::size_t log_before = count_lines(servers().nginx.access_log());
+  const std::size_t log_before = servers().nginx.access_log_mark();
   const FetchResult result = facegate::probe_url(servers().nginx.url(file), loopback_options());
   check_same_as_disk(result, file);
   CHECK(result.requests == 2);
@@ -425,21 +425,12 @@ TEST_CASE("nginx: a further range starts at want().offset, on the same connectio
                               bytes.size() - next);
   CHECK(result.bytes_transferred == first + second_length);
 
-  std::stringstream log(servers().nginx.access_log());
-  std::vector<std::string> lines;
-  std::size_t line_number = 0;
-  for (std::string line; std::getline(log, line);) {
-    if (line_number++ >= log_before) lines.push_back(line);
-  }
+  const std::vector<std::string> lines = servers().nginx.access_log_since(log_before);
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].find("206 range=bytes=0-" + std::to_string(first - 1) + " ") != std::string::npos);
   CHECK(lines[1].find("206 range=bytes=" + std::to_string(next) + "-" +
                       std::to_string(next + second_length - 1) + " ") != std::string::npos);
-  const auto connection = [](const std::string& line) {
-    const auto at = line.find("connection=");
-    return line.substr(at, line.find(' ', at) - at);
-  };
-  CHECK(connection(lines[0]) == connection(lines[1]));
+  CHECK(connection_of(lines[0]) == connection_of(lines[1]));
 }
 
 TEST_CASE("nginx: an empty file is the probe's end of input") {
@@ -452,7 +443,7 @@ TEST_CASE("nginx: an empty file is the probe's end of input") {
 
 TEST_CASE("nginx: one connection serves a host's URLs in turn") {
   facegate::NetworkLoop loop({/*max_transfers=*/4, /*max_transfers_per_host=*/1});
-  const std::size_t log_before = count_lines(servers().nginx.access_log());
+  const std::size_t log_before = servers().nginx.access_log_mark();
   std::vector<FetchResult> results;
   const std::vector<std::string> files = {kSmallPng, kJpeg, kLargePng,
                                           "libjxl/jxl/flower/flower.png.im_q85_420.jpg"};
@@ -464,16 +455,10 @@ TEST_CASE("nginx: one connection serves a host's URLs in turn") {
   REQUIRE(results.size() == files.size());
   for (const auto& result : results) CHECK(result.ok());
   // The access log's connection numbers: all requests of this loop on one connection.
-  std::stringstream log(servers().nginx.access_log());
+  const std::vector<std::string> lines = servers().nginx.access_log_since(log_before);
   std::set<std::string> connections;
-  std::size_t line_number = 0;
-  for (std::string line; std::getline(log, line);) {
-    if (line_number++ < log_before) continue;
-    const auto at = line.find("connection=");
-    REQUIRE(at != std::string::npos);
-    connections.insert(line.substr(at, line.find(' ', at) - at));
-  }
-  CHECK(line_number - log_before >= files.size());
+  for (const std::string& line : lines) connections.insert(connection_of(line));
+  CHECK(lines.size() >= files.size());
   CHECK(connections.size() == 1);
 }
 
@@ -485,20 +470,17 @@ TEST_CASE("nginx: HTTPS with HTTP/2, verified against the test's own certificate
       "libjxl/jxl/flower/flower.png.im_q85_420.jpg", "converted/lossy.webp"};
   std::vector<std::string> urls;
   for (const auto& file : files) urls.push_back(servers().nginx.tls_url(file));
-  const std::size_t log_before = count_lines(servers().nginx.access_log());
+  const std::size_t log_before = servers().nginx.access_log_mark();
   const auto results = facegate::probe_urls(urls, options);
   for (std::size_t i = 0; i < files.size(); ++i) check_same_as_disk(results[i], files[i]);
   // All requests as HTTP/2 streams of one connection.
-  std::stringstream log(servers().nginx.access_log());
+  const std::vector<std::string> lines = servers().nginx.access_log_since(log_before);
   std::set<std::string> connections;
-  std::size_t line_number = 0;
-  for (std::string line; std::getline(log, line);) {
-    if (line_number++ < log_before) continue;
+  for (const std::string& line : lines) {
     CHECK(line.find(" HTTP/2.0 ") != std::string::npos);
-    const auto at = line.find("connection=");
-    connections.insert(line.substr(at, line.find(' ', at) - at));
+    connections.insert(connection_of(line));
   }
-  CHECK(line_number - log_before >= files.size());
+  CHECK(lines.size() >= files.size());
   CHECK(connections.size() == 1);
 }
 
@@ -511,12 +493,12 @@ TEST_CASE("nginx: TLS verification is always on") {
 }
 
 TEST_CASE("loopback is refused unless allowed, before any request") {
-  const std::size_t log_before = count_lines(servers().nginx.access_log());
+  const std::size_t log_before = servers().nginx.access_log_mark();
   const FetchResult refused = facegate::probe_url(servers().nginx.url(kSmallPng));
   CHECK(refused.error.code == FetchError::private_address);
   CHECK(refused.requests == 0);
   CHECK(refused.bytes_transferred == 0);
-  CHECK(count_lines(servers().nginx.access_log()) == log_before);
+  CHECK(servers().nginx.access_log_since(log_before).empty());
 
   FetchOptions private_network;
   private_network.allow_private_network = true;
@@ -593,9 +575,7 @@ TEST_CASE("a 206 with an unknown total still probes, without a size") {
   const facegate::ProbeResult disk = from_disk(file);
   const FetchResult result = facegate::probe_url(servers().faults.url("star_total/" + file),
                                                  loopback_options());
-  CHECK(result.error.code == facegate::fetch_error_from_probe(disk.error.code));
-  CHECK(result.info.width == disk.info.width);
-  CHECK(result.info.height == disk.info.height);
+  check_same_answer(result, disk);
   CHECK_FALSE(result.file_size.has_value());
   CHECK(result.http_status == 206);
 }
@@ -736,9 +716,7 @@ TEST_CASE("chunked and unasked gzip bodies probe right, with no size") {
     INFO(mode);
     const FetchResult result = facegate::probe_url(servers().faults.url(mode + kJpeg),
                                                    loopback_options());
-    CHECK(result.error.code == facegate::fetch_error_from_probe(disk.error.code));
-    CHECK(result.info.width == disk.info.width);
-    CHECK(result.info.height == disk.info.height);
+    check_same_answer(result, disk);
     CHECK_FALSE(result.file_size.has_value());
   }
 }

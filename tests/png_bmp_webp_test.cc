@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "facegate/probe.hpp"
+#include "probe_answer.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -41,24 +42,15 @@ using facegate::ErrorCode;
 using facegate::Format;
 using facegate::Status;
 using Bytes = std::vector<std::byte>;
+using facegate::test::Answer;
+using facegate::test::answer_of;
+using facegate::test::crafted_dir;
+using facegate::test::manifest_fields;
+using facegate::test::probe_in_chunks;
+using facegate::test::read_bytes;
+using facegate::test::read_crafted_manifest;
 
 const fs::path kTestdata = "/usr/share/libjxl-testdata";
-
-fs::path crafted_dir() {
-  const char* data = std::getenv("FACEGATE_TEST_DATA");
-  REQUIRE_MESSAGE(data != nullptr, "FACEGATE_TEST_DATA is not set (run through meson test)");
-  return fs::path(data) / "crafted";
-}
-
-Bytes read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  Bytes bytes(chars.size());
-  std::transform(chars.begin(), chars.end(), bytes.begin(),
-                 [](char c) { return static_cast<std::byte>(c); });
-  return bytes;
-}
 
 void write_file(const fs::path& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -70,49 +62,11 @@ const unsigned char* as_uchar(const Bytes& bytes) {
   return reinterpret_cast<const unsigned char*>(bytes.data());
 }
 
-/// Everything a probe reports: its status, error code and header fields.
-struct Outcome {
-  Status status = Status::need_more;
-  ErrorCode error = ErrorCode::none;
-  Format format = Format::unknown;
-  std::uint32_t width = 0;
-  std::uint32_t height = 0;
-  unsigned orientation = 0;
-  bool animated = false;
-  std::string subtype;
-  bool operator==(const Outcome&) const = default;
-};
+Answer probe_bytes(const Bytes& bytes) { return answer_of(facegate::probe_memory(bytes)); }
 
-std::ostream& operator<<(std::ostream& out, const Outcome& o) {
-  const char* status = o.status == Status::done ? "done" : o.status == Status::error ? "error"
-                                                                                     : "need_more";
-  return out << status << " error=" << facegate::error_code_name(o.error)
-             << " format=" << facegate::format_name(o.format) << " " << o.width << "x" << o.height
-             << " orientation=" << o.orientation << " animated=" << o.animated
-             << " subtype=" << o.subtype;
-}
-
-Outcome outcome_of(Status status, ErrorCode error, const facegate::ImageInfo& info) {
-  return Outcome{status,      error,         info.format,
-                 info.width,  info.height,   info.orientation,
-                 info.animated, std::string(info.subtype)};
-}
-
-Outcome outcome_of(const facegate::Probe& probe) {
-  return outcome_of(probe.status(),
-                    probe.status() == Status::error ? probe.error().code : ErrorCode::none,
-                    probe.info());
-}
-
-Outcome outcome_of(const facegate::ProbeResult& result) {
-  return outcome_of(result.ok() ? Status::done : Status::error, result.error.code, result.info);
-}
-
-Outcome probe_bytes(const Bytes& bytes) { return outcome_of(facegate::probe_memory(bytes)); }
-
-std::string describe(const Outcome& outcome) {
+std::string describe(const Answer& answer) {
   std::ostringstream text;
-  text << outcome;
+  text << answer;
   return text.str();
 }
 
@@ -129,21 +83,21 @@ struct Mismatches {
 // (2) Every prefix: without finish() need_more or the final answer; with finish() truncated or
 // the final answer. Once a prefix decides, longer ones read the same windows; prefixes are
 // checked to well past that point and the whole input once more.
-void check_prefixes(const Bytes& bytes, const Outcome& final_answer, Mismatches& mismatches) {
+void check_prefixes(const Bytes& bytes, const Answer& final_answer, Mismatches& mismatches) {
   std::optional<std::size_t> decided_at;
   for (std::size_t n = 0; n <= bytes.size(); ++n) {
     if (decided_at && n > *decided_at + 512 && n != bytes.size()) continue;
     const std::span<const std::byte> prefix(bytes.data(), n);
     facegate::Probe open_probe;
     open_probe.feed(0, prefix);
-    const Outcome open = outcome_of(open_probe);
+    const Answer open = answer_of(open_probe);
     if (open.status != Status::need_more && !decided_at) decided_at = n;
     mismatches.check(open.status == Status::need_more || open == final_answer,
                      "prefix " + std::to_string(n) + " without finish: " + describe(open));
     facegate::Probe ended_probe;
     ended_probe.feed(0, prefix);
     ended_probe.finish();
-    const Outcome ended = outcome_of(ended_probe);
+    const Answer ended = answer_of(ended_probe);
     mismatches.check(
         (ended.status == Status::error && ended.error == ErrorCode::truncated) ||
             ended == final_answer,
@@ -152,26 +106,19 @@ void check_prefixes(const Bytes& bytes, const Outcome& final_answer, Mismatches&
 }
 
 // (3) The whole input in chunks of every size from 1 to 64, as a stream would bring it.
-void check_chunk_sizes(const Bytes& bytes, const Outcome& final_answer, Mismatches& mismatches) {
+void check_chunk_sizes(const Bytes& bytes, const Answer& final_answer, Mismatches& mismatches) {
   for (std::size_t chunk = 1; chunk <= 64; ++chunk) {
-    facegate::Probe probe;
-    for (std::size_t offset = 0; offset < bytes.size() && probe.status() == Status::need_more;
-         offset += chunk) {
-      const std::size_t length = std::min(chunk, bytes.size() - offset);
-      probe.feed(offset, std::span<const std::byte>(bytes.data() + offset, length));
-    }
-    probe.finish();
-    const Outcome chunked = outcome_of(probe);
+    const Answer chunked = probe_in_chunks(bytes, chunk);
     mismatches.check(chunked == final_answer,
                      "chunk size " + std::to_string(chunk) + ": " + describe(chunked));
   }
 }
 
 // (4) probe_file, reading 512-byte blocks and reading exactly the windows the probe wants.
-void check_probe_file(const fs::path& path, const Outcome& final_answer, Mismatches& mismatches) {
+void check_probe_file(const fs::path& path, const Answer& final_answer, Mismatches& mismatches) {
   for (std::uint32_t min_read : {512u, 0u}) {
     const auto result = facegate::probe_file(path, facegate::FileProbeOptions{min_read});
-    const Outcome from_file = outcome_of(result);
+    const Answer from_file = answer_of(result);
     mismatches.check(from_file == final_answer,
                      "probe_file min_read " + std::to_string(min_read) + ": " + describe(from_file));
     mismatches.check(result.file_size == fs::file_size(path), "probe_file: wrong file size");
@@ -179,7 +126,7 @@ void check_probe_file(const fs::path& path, const Outcome& final_answer, Mismatc
 }
 
 /// Checks (2), (3) and (4) for a file whose one-buffer answer is `final_answer`.
-void check_every_way(const fs::path& path, const Bytes& bytes, const Outcome& final_answer) {
+void check_every_way(const fs::path& path, const Bytes& bytes, const Answer& final_answer) {
   Mismatches mismatches;
   check_prefixes(bytes, final_answer, mismatches);
   check_chunk_sizes(bytes, final_answer, mismatches);
@@ -244,59 +191,18 @@ bool png_has_actl_before_idat(const Bytes& bytes) {
   return false;
 }
 
-Outcome done(Format format, Dimensions size, bool animated, std::string subtype) {
-  return Outcome{Status::done, ErrorCode::none, format, size.width, size.height, 0, animated,
-                 std::move(subtype)};
+Answer done(Format format, Dimensions size, bool animated, std::string subtype) {
+  Answer answer;
+  answer.status = Status::done;
+  answer.format = format;
+  answer.width = size.width;
+  answer.height = size.height;
+  answer.animated = animated;
+  answer.subtype = std::move(subtype);
+  return answer;
 }
 
 // --- Manifest ------------------------------------------------------------------------------
-
-struct ManifestRow {
-  std::string file;
-  Outcome expected;  // subtype not part of the manifest
-};
-
-ErrorCode error_code_named(const std::string& name) {
-  for (ErrorCode code : {ErrorCode::truncated, ErrorCode::malformed, ErrorCode::unsupported_format,
-                         ErrorCode::invalid_call, ErrorCode::io}) {
-    if (facegate::error_code_name(code) == name) return code;
-  }
-  FAIL("unknown error code name in manifest: ", name);
-  return ErrorCode::none;
-}
-
-Format format_named(const std::string& name) {
-  for (Format format : {Format::png, Format::bmp, Format::webp}) {
-    if (facegate::format_name(format) == name) return format;
-  }
-  FAIL("unexpected format in manifest: ", name);
-  return Format::unknown;
-}
-
-std::vector<ManifestRow> read_manifest(const fs::path& path) {
-  std::ifstream in(path);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-  std::vector<ManifestRow> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    ManifestRow row;
-    std::string format, animated, error;
-    unsigned orientation = 0;
-    fields >> row.file >> format >> row.expected.width >> row.expected.height >> orientation >>
-        animated >> error;
-    REQUIRE_MESSAGE(!fields.fail(), "bad manifest line: " << line);
-    REQUIRE_MESSAGE((animated == "0" || animated == "1"), "bad animated field: " << line);
-    row.expected.format = format_named(format);
-    row.expected.orientation = orientation;
-    row.expected.animated = animated == "1";
-    row.expected.error = error == "-" ? ErrorCode::none : error_code_named(error);
-    row.expected.status = error == "-" ? Status::done : Status::error;
-    rows.push_back(row);
-  }
-  return rows;
-}
 
 bool is_crafted_name(const std::string& name) {
   return name.starts_with("png-") || name.starts_with("bmp-") || name.starts_with("webp-");
@@ -336,7 +242,7 @@ std::string shell_quoted(const fs::path& path) {
 
 TEST_CASE("crafted PNG, BMP and WebP files give the manifest's answer every way") {
   const fs::path dir = crafted_dir();
-  const auto rows = read_manifest(dir / "png_bmp_webp.tsv");
+  const auto rows = read_crafted_manifest("png_bmp_webp.tsv");
   REQUIRE(rows.size() >= 40);
 
   // The manifest lists every crafted file of these formats, and only existing ones.
@@ -353,11 +259,11 @@ TEST_CASE("crafted PNG, BMP and WebP files give the manifest's answer every way"
   for (const auto& row : rows) {
     CAPTURE(row.file);
     const fs::path path = dir / row.file;
-    const Bytes bytes = read_file(path);
-    const Outcome actual = probe_bytes(bytes);
-    Outcome without_subtype = actual;
-    without_subtype.subtype.clear();
-    CHECK(without_subtype == row.expected);
+    const Bytes bytes = read_bytes(path);
+    const Answer actual = probe_bytes(bytes);
+    // The manifest has no subtype or message column; the test cases "subtypes name the
+    // variant" and "error messages say what is wrong" check them for chosen files.
+    CHECK(manifest_fields(actual) == row.expected);
     check_every_way(path, bytes, actual);
   }
 }
@@ -375,14 +281,14 @@ TEST_CASE("crafted files: subtypes name the variant and the header") {
   for (const auto& entry : subtypes) {
     const std::string& file = entry.first;
     CAPTURE(file);
-    CHECK(probe_bytes(read_file(dir / file)).subtype == entry.second);
+    CHECK(probe_bytes(read_bytes(dir / file)).subtype == entry.second);
   }
 }
 
 TEST_CASE("error messages say what is wrong") {
   const fs::path dir = crafted_dir();
   auto message_of = [&](const char* file) {
-    return facegate::probe_memory(read_file(dir / file)).error.message;
+    return facegate::probe_memory(read_bytes(dir / file)).error.message;
   };
   CHECK(message_of("webp-unknown-first-chunk.webp").find("'ALPH'") != std::string::npos);
   CHECK(message_of("png-ihdr-not-first.png").find("IHDR") != std::string::npos);
@@ -405,8 +311,8 @@ TEST_CASE("PNGs of libjxl-testdata (PngSuite and photos) agree with stbi_info") 
     if (entry.path().extension() != ".png") continue;
     const fs::path& path = entry.path();
     CAPTURE(path.string());
-    const Bytes bytes = read_file(path);
-    const Outcome actual = probe_bytes(bytes);
+    const Bytes bytes = read_bytes(path);
+    const Answer actual = probe_bytes(bytes);
     // PngSuite's deliberately corrupt files start with 'x'.
     const bool corrupt = path.parent_path().filename() == "pngsuite" &&
                          path.filename().string().starts_with("x");
@@ -447,13 +353,13 @@ TEST_CASE("cwebp, img2webp and convert outputs agree with libwebp and stb_image"
   auto check_webp = [&](const fs::path& path, Dimensions source_size, bool animated,
                         const char* subtype) {
     CAPTURE(path.string());
-    const Bytes bytes = read_file(path);
+    const Bytes bytes = read_bytes(path);
     const auto facts = libwebp_facts(bytes);
     REQUIRE(facts.has_value());
     CHECK(facts->size.width == source_size.width);
     CHECK(facts->size.height == source_size.height);
     CHECK(facts->animated == animated);
-    const Outcome actual = probe_bytes(bytes);
+    const Answer actual = probe_bytes(bytes);
     CHECK(actual == done(Format::webp, facts->size, facts->animated, subtype));
     check_every_way(path, bytes, actual);
     ++webp_checked;
@@ -463,14 +369,14 @@ TEST_CASE("cwebp, img2webp and convert outputs agree with libwebp and stb_image"
   auto check_bmp = [&](const fs::path& path, Dimensions source_size, const char* subtype,
                        bool stb_reads_it) {
     CAPTURE(path.string());
-    const Bytes bytes = read_file(path);
+    const Bytes bytes = read_bytes(path);
     const auto size = stb_dimensions(bytes);
     CHECK(size.has_value() == stb_reads_it);
     if (size) {
       CHECK(size->width == source_size.width);
       CHECK(size->height == source_size.height);
     }
-    const Outcome actual = probe_bytes(bytes);
+    const Answer actual = probe_bytes(bytes);
     CHECK(actual == done(Format::bmp, source_size, false, subtype));
     check_every_way(path, bytes, actual);
     ++bmp_checked;
@@ -479,7 +385,7 @@ TEST_CASE("cwebp, img2webp and convert outputs agree with libwebp and stb_image"
   for (const Source& each : sources) {
     const fs::path& source = each.path;
     CAPTURE(source.string());
-    const auto source_size = stb_dimensions(read_file(source));
+    const auto source_size = stb_dimensions(read_bytes(source));
     REQUIRE(source_size.has_value());
     const fs::path out = tmp.path / source.stem();
 
@@ -502,7 +408,7 @@ TEST_CASE("cwebp, img2webp and convert outputs agree with libwebp and stb_image"
 
     // convert cannot write top-down rows: negate the height of its BMP3 output (the header
     // then says top-down; the rows read flipped, which a header probe cannot tell).
-    Bytes top_down = read_file(out.string() + "-v3.bmp");
+    Bytes top_down = read_bytes(out.string() + "-v3.bmp");
     REQUIRE(top_down.size() > 26);
     const std::uint32_t negated = 0u - source_size->height;
     for (int i = 0; i < 4; ++i) top_down[22 + i] = static_cast<std::byte>(negated >> (8 * i));

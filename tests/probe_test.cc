@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "facegate/probe.hpp"
+#include "probe_answer.hpp"
 
 using namespace facegate;
+using namespace facegate::test;
 
 namespace {
 
@@ -35,28 +37,6 @@ std::vector<std::byte> tiny_png(std::uint32_t width, std::uint32_t height) {
   s += "IDAT";
   be32(0);
   return bytes_of(s);
-}
-
-struct Answer {
-  Status status;
-  Format format;
-  std::uint32_t width, height;
-  ErrorCode error;
-  bool operator==(const Answer&) const = default;
-};
-
-Answer answer_of(const Probe& p) {
-  return {p.status(), p.info().format, p.info().width, p.info().height,
-          p.status() == Status::error ? p.error().code : ErrorCode::none};
-}
-
-Answer probe_in_chunks(std::span<const std::byte> data, std::size_t chunk) {
-  Probe p;
-  for (std::size_t at = 0; at < data.size() && p.status() == Status::need_more; at += chunk) {
-    p.feed(at, data.subspan(at, std::min(chunk, data.size() - at)));
-  }
-  p.finish();
-  return answer_of(p);
 }
 
 }  // namespace

@@ -80,7 +80,9 @@ inline void write_text(const fs::path& path, std::string_view text) {
 inline std::string fill_template(std::string text,
                                  std::initializer_list<std::pair<std::string_view, std::string>> values) {
   for (const auto& [name, value] : values) {
-    const std::string placeholder = "@" + std::string(name) + "@";
+    // Built by append: g++ 12 gives a false -Wrestrict warning for "@" + std::string(name).
+    std::string placeholder = "@";
+    placeholder.append(name).append("@");
     for (std::size_t at = text.find(placeholder); at != std::string::npos;
          at = text.find(placeholder, at + value.size())) {
       text.replace(at, placeholder.size(), value);
@@ -297,8 +299,58 @@ class NginxServer {
   std::string tls_url(std::string_view path) const { return loopback_url(tls_port_, path, "https"); }
   /// The access log so far, one line per request (format "fetch" of nginx.conf.in).
   std::string access_log() const { return read_text(prefix_.path() / "access.log"); }
+  /// A mark taken before requests, for access_log_since: the access log's line count once a
+  /// request for /facegate-log-mark-N of its own is in the log. A client can have a whole
+  /// response before nginx writes its line, but nginx (one process) writes it in the same step
+  /// as it sends the response's end, before it reads another request: every request answered
+  /// before the mark is then logged before it, and none after.
+  std::size_t access_log_mark() const {
+    const std::string uri = "/facegate-log-mark-" + std::to_string(++marks_made_);
+    send_request_for(uri);
+    for (int i = 0; i < 500; ++i) {
+      const std::vector<std::string> lines = access_log_lines();
+      for (std::size_t k = lines.size(); k-- > 0;) {
+        if (lines[k].find(" " + uri + " ") != std::string::npos) return k + 1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    throw std::runtime_error("nginx did not log " + uri);
+  }
+  /// The requests answered between `mark` and now, a line each (the marks' own left out).
+  std::vector<std::string> access_log_since(std::size_t mark) const {
+    const std::size_t end = access_log_mark() - 1;
+    const std::vector<std::string> lines = access_log_lines();
+    return {lines.begin() + static_cast<std::ptrdiff_t>(mark),
+            lines.begin() + static_cast<std::ptrdiff_t>(end)};
+  }
 
  private:
+  std::vector<std::string> access_log_lines() const {
+    std::stringstream log(access_log());
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(log, line);) lines.push_back(line);
+    return lines;
+  }
+
+  // One HTTP/1.0 GET on a connection of its own, read to its end (the server closes it).
+  void send_request_for(const std::string& uri) const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error("socket failed");
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port_);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const std::string request = "GET " + uri + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    bool sent = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+                ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                    static_cast<ssize_t>(request.size());
+    char buffer[4096];
+    while (sent && ::recv(fd, buffer, sizeof buffer, 0) > 0) {
+    }
+    ::close(fd);
+    if (!sent) throw std::runtime_error("cannot send a request to nginx");
+  }
+
   bool wait_until_listening(bool with_tls) {
     for (int i = 0; i < 500; ++i) {
       if (process_->exited()) return false;
@@ -312,6 +364,7 @@ class NginxServer {
   std::uint16_t port_ = 0;
   std::uint16_t tls_port_ = 0;
   std::optional<ChildProcess> process_;
+  mutable unsigned marks_made_ = 0;
 };
 
 /// tests/servers/fault_server.py serving `root` on 127.0.0.1 (see its docstring for paths).
