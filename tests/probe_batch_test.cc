@@ -110,15 +110,6 @@ std::vector<std::string> one_by_one(const std::vector<fs::path>& paths,
   return described;
 }
 
-std::vector<std::string> batched(const std::vector<fs::path>& paths,
-                                 const FileProbeOptions& options) {
-  std::vector<std::string> described;
-  for (const ProbeResult& result : probe_files(paths, options)) {
-    described.push_back(describe(result));
-  }
-  return described;
-}
-
 // read(2) and pread(2) calls of this process so far (proc(5), /proc/pid/io "syscr"). A READ
 // on an io_uring is not one.
 std::uint64_t read_system_calls() {
@@ -130,6 +121,22 @@ std::uint64_t read_system_calls() {
   }
   FAIL("no syscr in /proc/self/io");
   return 0;
+}
+
+/// probe_files' results, described, and the read system calls it made (none for a file the
+/// ring reads).
+struct BatchRun {
+  std::vector<std::string> results;
+  std::uint64_t read_calls = 0;
+};
+
+BatchRun batched(const std::vector<fs::path>& paths, const FileProbeOptions& options) {
+  BatchRun run;
+  const std::uint64_t reads_before = read_system_calls();
+  const std::vector<ProbeResult> results = probe_files(paths, options);
+  run.read_calls = read_system_calls() - reads_before;
+  for (const ProbeResult& result : results) run.results.push_back(describe(result));
+  return run;
 }
 
 // True when this kernel lets the process set up an io_uring (raw io_uring_setup(2), as the
@@ -174,11 +181,9 @@ int exit_status_with_denied(std::uint32_t system_call) {
   if (child == 0) {
     if (!deny(system_call)) ::_exit(2);
     if (system_call == SYS_io_uring_setup && kernel_allows_io_uring()) ::_exit(2);
-    const std::uint64_t reads_before = read_system_calls();
-    const std::vector<std::string> actual = batched(paths, {});
-    const std::uint64_t reads = read_system_calls() - reads_before;
-    if (reads < paths.size() - 10) ::_exit(3);
-    ::_exit(actual == expected ? 0 : 1);
+    const BatchRun run = batched(paths, {});
+    if (run.read_calls < paths.size() - 10) ::_exit(3);
+    ::_exit(run.results == expected ? 0 : 1);
   }
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
@@ -206,15 +211,13 @@ TEST_CASE("probe_files gives probe_file's result for every file, through io_urin
     FileProbeOptions options;
     options.min_read = min_read;
     const std::vector<std::string> expected = one_by_one(paths, options);
-    const std::uint64_t reads_before = read_system_calls();
-    const std::vector<std::string> actual = batched(paths, options);
-    const std::uint64_t reads = read_system_calls() - reads_before;
-    check_same(paths, expected, actual);
-#ifdef FACEGATE_HAVE_IO_URING  // the library is built with io_uring (-Dio_uring=enabled)
+    const BatchRun run = batched(paths, options);
+    check_same(paths, expected, run.results);
+#ifdef FACEGATE_HAVE_IO_URING  // liburing was found (-Dio_uring=auto, the default, or enabled)
     if (kernel_allows_io_uring()) {
       // probe_file makes one pread or more per file; the ring only for the few inputs it
       // leaves to probe_file (the directory, /dev/null, the missing and the empty path).
-      CHECK(reads < 10);
+      CHECK(run.read_calls < 10);
     }
 #endif
   }
@@ -236,11 +239,9 @@ TEST_CASE("probe_files without io_uring loops over probe_file") {
   FileProbeOptions options;
   options.use_io_uring = false;
   const std::vector<std::string> expected = one_by_one(paths, options);
-  const std::uint64_t reads_before = read_system_calls();
-  const std::vector<std::string> actual = batched(paths, options);
-  const std::uint64_t reads = read_system_calls() - reads_before;
-  check_same(paths, expected, actual);
-  CHECK(reads >= paths.size() - 10);  // one pread or more per file
+  const BatchRun run = batched(paths, options);
+  check_same(paths, expected, run.results);
+  CHECK(run.read_calls >= paths.size() - 10);  // one pread or more per file
 }
 
 
