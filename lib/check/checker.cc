@@ -81,6 +81,7 @@ struct Checker::State {
   std::mutex admit_mutex;
   std::condition_variable admit_changed;
   std::size_t open = 0;
+  std::size_t waiting_submitters = 0;  // submit() and finish() calls waiting for room
   std::uint64_t next_sequence = 0;
   std::atomic<bool> cancelled{false};
 
@@ -94,6 +95,7 @@ struct Checker::State {
   std::mutex local_mutex;
   std::condition_variable local_ready;
   std::deque<Job> local_jobs;
+  unsigned idle_workers = 0;
   std::atomic<bool> stopping{false};  // set under local_mutex and net_mutex
   std::vector<std::thread> local_threads;
 
@@ -152,7 +154,9 @@ SubmitStatus Checker::State::admit(CheckInput& input, bool wait) {
     std::unique_lock lock(admit_mutex);
     const auto has_room = [&] { return cancelled || open < options.max_in_flight; };
     if (!wait && !has_room()) return SubmitStatus::full;
+    ++waiting_submitters;
     admit_changed.wait(lock, has_room);
+    --waiting_submitters;
     if (cancelled) return SubmitStatus::cancelled;
     ++open;
     sequence = next_sequence++;
@@ -170,11 +174,14 @@ void Checker::State::dispatch(Job job) {
     wake_network();
     return;
   }
+  bool wake = false;
   {
     std::lock_guard lock(local_mutex);
     local_jobs.push_back(std::move(job));
+    wake = idle_workers > 0;
   }
-  local_ready.notify_one();
+  // Waking a worker costs a system call or two: only when one is idle.
+  if (wake) local_ready.notify_one();
 }
 
 void Checker::State::wake_network() {
@@ -213,11 +220,13 @@ void Checker::State::deliver(CheckRecord record) {
     std::lock_guard lock(callback_mutex);
     if (on_record) on_record(std::move(record));
   }
+  bool wake = false;
   {
     std::lock_guard lock(admit_mutex);
     --open;
+    wake = waiting_submitters > 0;
   }
-  admit_changed.notify_all();
+  if (wake) admit_changed.notify_all();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,22 +256,33 @@ void Checker::State::check_local(Job& job) const {
   }
 }
 
+// Each worker takes a few jobs at a time: one lock, and fewer wake-ups, for several files.
 void Checker::State::run_local() {
+  constexpr std::size_t kBatch = 16;
+  std::vector<Job> batch;
   for (;;) {
-    Job job;
+    batch.clear();
     {
       std::unique_lock lock(local_mutex);
+      ++idle_workers;
       local_ready.wait(lock, [&] { return stopping || !local_jobs.empty(); });
+      --idle_workers;
       if (local_jobs.empty()) return;
-      job = std::move(local_jobs.front());
-      local_jobs.pop_front();
+      // Leave work for the other workers when there is little of it.
+      const std::size_t share = std::max<std::size_t>(1, local_jobs.size() / local_threads.size());
+      for (std::size_t i = 0; i < std::min(kBatch, share); ++i) {
+        batch.push_back(std::move(local_jobs.front()));
+        local_jobs.pop_front();
+      }
     }
-    if (cancelled) {
-      job.record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
-    } else {
-      check_local(job);
+    for (Job& job : batch) {
+      if (cancelled) {
+        job.record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
+      } else {
+        check_local(job);
+      }
+      deliver(std::move(job.record));
     }
-    deliver(std::move(job.record));
   }
 }
 
@@ -485,7 +505,9 @@ SubmitStatus Checker::try_submit(CheckInput& input) { return state_->admit(input
 
 void Checker::finish() {
   std::unique_lock lock(state_->admit_mutex);
+  ++state_->waiting_submitters;
   state_->admit_changed.wait(lock, [&] { return state_->open == 0; });
+  --state_->waiting_submitters;
 }
 
 void Checker::cancel() {

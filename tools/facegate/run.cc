@@ -156,15 +156,18 @@ class RecordWriter {
       }
     }
     if (flush_each_) flush();
+    const bool wake = waiting_;
     lock.unlock();
-    room_.notify_all();
+    if (wake) room_.notify_all();
   }
 
   // Input order: blocks until `sequence` fits in the reorder window.
   void wait_for_room(std::uint64_t sequence) {
     if (options_.order == RecordOrder::completion) return;
     std::unique_lock lock(mutex_);
+    waiting_ = true;
     room_.wait(lock, [&] { return failed_ || sequence < next_to_write_ + options_.reorder_window; });
+    waiting_ = false;
   }
 
   // After the last record: what is held (an interrupted run's completed rest, in input
@@ -228,6 +231,7 @@ class RecordWriter {
   std::uint64_t next_to_write_ = 0;
   std::vector<std::string> dry_runs_;
   bool flush_each_ = true;
+  bool waiting_ = false;  // the submitting thread waits in wait_for_room()
   bool failed_ = false;
   std::string error_;  // why the write failed
   bool all_passed_ = true;
