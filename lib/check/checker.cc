@@ -25,6 +25,7 @@ struct Job {
   CheckInput input;
   const ModelRules* model = nullptr;  // null in probe-only mode
   std::vector<Parameter> parameters;  // what the request would send
+  std::vector<Parameter> judged;      // what evaluate() sees: those, and any the model lacks
   CheckRecord record;
 };
 
@@ -140,8 +141,15 @@ Job Checker::State::make_job(CheckInput input, std::uint64_t sequence) const {
       input = CheckInput::from_failure(
           input.source, Error{ErrorCode::bad_input, "unknown model '" + input.model + "'"});
     } else {
-      job.parameters = request_parameters(*job.model, input.parameters ? *input.parameters
-                                                                      : options.parameters);
+      const std::vector<Parameter>& given = input.parameters ? *input.parameters : options.parameters;
+      job.parameters = request_parameters(*job.model, given);
+      // A parameter the model does not define is not sent, but evaluate() warns about it.
+      job.judged = job.parameters;
+      for (const Parameter& parameter : given) {
+        const bool sent = std::any_of(job.parameters.begin(), job.parameters.end(),
+                                      [&](const Parameter& p) { return p.name == parameter.name; });
+        if (!sent) job.judged.push_back(parameter);
+      }
     }
   }
   job.input = std::move(input);
@@ -206,7 +214,7 @@ void Checker::State::judge(Job& job, SourceKind kind) const {
   Subject subject = subject_from_probe(record.probe, kind);
   if (kind == SourceKind::url) subject.url = job.input.source;
   subject.private_network_reachable = options.fetch.allow_private_network;
-  subject.parameters = job.parameters;
+  subject.parameters = job.judged;
   subject.strict = options.strict;
   record.verdict = evaluate(*job.model, subject);
 }

@@ -93,10 +93,15 @@ std::string summary_text(const CheckSummary& s, bool probe_only) {
     text += "checked " + std::to_string(checked) + ": " + std::to_string(s.pass) + " pass, " +
             std::to_string(s.reject) + " reject, " + std::to_string(s.unknown) + " unknown, " +
             std::to_string(s.error) + " error\n";
-    text += "remote calls avoided: " + std::to_string(s.calls_avoided) + " (" +
-            detail::seconds_text(s.rate_time_avoided) + " at the models' rates), money saved: ";
-    text += s.money_saved_up_to.empty() ? "price not published"
-                                        : "up to " + detail::money_text(s.money_saved_up_to);
+    text += "remote calls avoided: " + std::to_string(s.calls_avoided);
+    if (s.calls_avoided > 0) {
+      text += " (" + detail::seconds_text(s.rate_time_avoided) + " at the models' rates), money saved: ";
+      text += s.money_saved_up_to.empty() ? "price not published"
+                                          : "up to " + detail::money_text(s.money_saved_up_to);
+      if (!s.money_saved_up_to.empty() && s.calls_avoided_unpriced > 0) {
+        text += " (and " + std::to_string(s.calls_avoided_unpriced) + " calls without a published price)";
+      }
+    }
     text += '\n';
     if (s.online) {
       text += "remote calls: " + std::to_string(s.remote_calls) + ", passed: " +
