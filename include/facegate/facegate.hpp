@@ -3,5 +3,6 @@
 
 #include "facegate/detect.hpp"
 #include "facegate/fetch.hpp"
+#include "facegate/ledger.hpp"
 #include "facegate/probe.hpp"
 #include "facegate/rules.hpp"

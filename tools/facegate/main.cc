@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "ledger_command.hpp"
 
 namespace {
 
@@ -72,6 +73,9 @@ int main(int argc, char** argv) {
   rules->add_option("--rules", rules_options.rules_file, "Rules file instead of the built-in");
   rules->add_option("model", rules_options.model, "Only this model");
 
+  int ledger_exit = cli::kExitUsage;
+  auto* ledger = cli::add_ledger_command(app, ledger_exit);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -86,5 +90,6 @@ int main(int argc, char** argv) {
   if (probe->parsed()) return cli::run_probe(probe_options, io);
   if (check->parsed()) return cli::run_check(check_options, io);
   if (rules->parsed()) return cli::run_rules(rules_options, io);
+  if (ledger->parsed()) return ledger_exit;
   return cli::kExitUsage;
 }
