@@ -16,6 +16,7 @@ apt-get install -y --no-install-recommends \
   meson ninja-build g++ pkg-config ca-certificates \
   libsimdjson-dev libcurl4-openssl-dev libcli11-dev doctest-dev libstb-dev libwebp-dev \
   liburing-dev \
+  libsqlite3-dev sqlite3 libssl-dev \
   clang libclang-rt-14-dev \
   python3 nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
   $bench_packages

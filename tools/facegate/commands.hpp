@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -17,6 +18,13 @@ inline constexpr int kExitFailed = 1;       ///< some input failed / did not pas
 inline constexpr int kExitUsage = 2;        ///< bad command line or unusable option value
 inline constexpr int kExitWrite = 3;        ///< the records could not be written (stdout)
 inline constexpr int kExitInterrupted = 130;  ///< stopped by SIGINT or SIGTERM (128 + 2)
+
+/// Where a command writes.
+struct Streams {
+  std::istream& in;   ///< standard input
+  std::ostream& out;  ///< records
+  std::ostream& err;  ///< summary and notices
+};
 
 /// In which order records are printed.
 enum class RecordOrder : std::uint8_t {

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "commands.hpp"
+#include "ledger_command.hpp"
 
 namespace {
 
@@ -95,6 +96,9 @@ int main(int argc, char** argv) {
   rules->add_option("--rules", rules_options.rules_file, "Rules file instead of the built-in");
   rules->add_option("model", rules_options.model, "Only this model");
 
+  int ledger_exit = cli::kExitUsage;
+  auto* ledger = cli::add_ledger_command(app, ledger_exit);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -108,5 +112,6 @@ int main(int argc, char** argv) {
   if (probe->parsed()) return cli::run_inputs(std::move(probe_options));
   if (check->parsed()) return cli::run_inputs(std::move(check_options));
   if (rules->parsed()) return cli::run_rules(rules_options, std::cout, std::cerr);
+  if (ledger->parsed()) return ledger_exit;
   return cli::kExitUsage;
 }
