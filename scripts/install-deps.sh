@@ -17,5 +17,5 @@ apt-get install -y --no-install-recommends \
   libsimdjson-dev libcurl4-openssl-dev libcli11-dev doctest-dev libstb-dev libwebp-dev \
   liburing-dev \
   clang libclang-rt-14-dev \
-  python3 nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
+  python3 python3-pil nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
   $bench_packages

@@ -287,7 +287,8 @@ std::string_view severity_name(Severity severity) noexcept;
 /// size.{width,height}_{below_min,above_max}, size.short_side_below_min,
 /// size.long_side_above_max, size.unknown, aspect.above_max, file_size.above_max,
 /// file_size.ambiguous, file_size.unknown, param.<name>.invalid, param.<name>.missing,
-/// param.<name>.unknown, url.not_public, image.not_read, probe.<error_code_name>.
+/// param.<name>.unknown, url.not_public, image.not_read, probe.<error_code_name>, probe.lenient
+/// (info: the header was read past a departure from its specification, ImageInfo::leniency).
 struct Finding {
   std::string code;     ///< stable code, see above
   Severity severity = Severity::info;  ///< weight
