@@ -6,7 +6,13 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 bench_packages=
 case "${1:-}" in
-  --bench) bench_packages="python3-imagesize nodejs npm" ;;
+  --bench)
+    bench_packages="python3-imagesize"
+    # Only what is missing: a nodejs from elsewhere (NodeSource, say) ships its own npm, and
+    # Debian's npm conflicts with it, so apt would refuse the whole install.
+    command -v node >/dev/null 2>&1 || bench_packages="$bench_packages nodejs"
+    command -v npm >/dev/null 2>&1 || bench_packages="$bench_packages npm"
+    ;;
   "") ;;
   *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
 esac
@@ -18,5 +24,5 @@ apt-get install -y --no-install-recommends \
   liburing-dev \
   libsqlite3-dev sqlite3 libssl-dev \
   clang libclang-rt-14-dev \
-  python3 nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
+  python3 python3-pil nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
   $bench_packages

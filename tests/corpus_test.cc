@@ -326,3 +326,25 @@ TEST_CASE("every corpus file: probe_file and probe_memory agree with stbi_info /
               static_cast<unsigned long long>(tally.bytes_read),
               static_cast<unsigned long long>(tally.bytes_total));
 }
+
+// Never reject what a decoder accepts: every corpus file that vipsheader (libjpeg-turbo,
+// libpng, libwebp, ImageMagick) or Pillow reads, `facegate probe --json` reads with the same
+// size (tests/vips_agreement.py, which the vips_agreement test runs over libjxl-testdata and
+// the crafted files). The corpus adds the WebP and BMP conversions.
+TEST_CASE("every corpus file that vipsheader or Pillow reads, facegate reads with their size") {
+  const fs::path directory = corpus_directory();
+  const std::string python = environment("FACEGATE_PYTHON");
+  const std::string facegate = environment("FACEGATE_EXE");
+  const std::string vipsheader = environment("FACEGATE_VIPSHEADER");
+  REQUIRE_MESSAGE(!python.empty(), "FACEGATE_PYTHON is not set (run through meson test)");
+  REQUIRE_MESSAGE(!facegate.empty(), "FACEGATE_EXE is not set (build with -Dtool=true)");
+  REQUIRE_MESSAGE(!vipsheader.empty(), "FACEGATE_VIPSHEADER is not set (run through meson test)");
+  const std::string command =
+      shell_quoted(python) + " " +
+      shell_quoted(environment("FACEGATE_SOURCE_ROOT") + "/tests/vips_agreement.py") + " " +
+      shell_quoted(facegate) + " --vipsheader " + shell_quoted(vipsheader) + " " +
+      shell_quoted(directory.string());
+  std::printf("running: %s\n", command.c_str());
+  std::fflush(stdout);
+  CHECK_MESSAGE(std::system(command.c_str()) == 0, "vips_agreement.py found disagreements");
+}

@@ -754,7 +754,8 @@ TEST_CASE("retry decisions follow the spec's error table") {
   CHECK(decide_retry(refused(503, "ModelUnavailable"), 2, std::nullopt, options, 0).retry);
   CHECK(decide_retry(refused(502, ""), 1, std::nullopt, options, 0).retry);
   CHECK(decide_retry(refused(400, "InvalidURL.Timeout"), 1, std::nullopt, options, 0).retry);
-  for (const auto& [status, code] :
+  // Named variables, not a structured binding: clang 14 cannot capture bindings (CAPTURE's lambda).
+  for (const auto& refusal :
        std::vector<std::pair<int, std::string>>{{400, "InvalidParameter"},
                                                 {400, "InvalidURL"},
                                                 {400, "InvalidURL.ConnectionRefused"},
@@ -763,6 +764,8 @@ TEST_CASE("retry decisions follow the spec's error table") {
                                                 {401, "InvalidApiKey"},
                                                 {403, "AccessDenied"},
                                                 {404, "ModelNotFound"}}) {
+    const int status = refusal.first;
+    const std::string& code = refusal.second;
     CAPTURE(code);
     const auto decision = decide_retry(refused(status, code), 1, std::nullopt, options, 0);
     CHECK_FALSE(decision.retry);
@@ -921,7 +924,9 @@ TEST_CASE("fake: a mixed batch: exact requests, RPS windows, shapes, retries") {
   {  // no model ever exceeded its RPS in any 1-second window of arrivals
     std::map<std::string, std::vector<double>> arrivals;
     for (const auto& entry : log) arrivals[entry.model].push_back(entry.t);
-    for (auto& [name, times] : arrivals) {
+    for (auto& model_arrivals : arrivals) {
+      const std::string& name = model_arrivals.first;
+      std::vector<double>& times = model_arrivals.second;
       CAPTURE(name);
       std::sort(times.begin(), times.end());
       const auto rps = model(name).rate.requests_per_second;

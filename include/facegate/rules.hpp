@@ -295,7 +295,9 @@ std::string_view severity_name(Severity severity) noexcept;
 /// size.long_side_above_max, size.unknown, aspect.above_max, file_size.above_max,
 /// file_size.ambiguous, file_size.unknown, param.<name>.invalid, param.<name>.missing,
 /// param.<name>.unknown, url.not_public, url.scheme, url.malformed, image.not_read,
-/// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors).
+/// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors),
+/// probe.lenient (info: the header was read past a departure from its specification,
+/// ImageInfo::leniency).
 struct Finding {
   std::string code;     ///< stable code, see above
   Severity severity = Severity::info;  ///< weight

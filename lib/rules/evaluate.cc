@@ -64,6 +64,7 @@ class Evaluation {
     }
     if (header_read_) {
       check_probe();
+      note_lenient_read();
       check_format();
       check_dimensions();
       check_file_size();
@@ -167,6 +168,16 @@ class Evaluation {
     std::string message = "the image header could not be read";
     if (!subject_.probe_error.message.empty()) message += ": " + subject_.probe_error.message;
     add("probe." + std::string(name), Severity::error, std::move(message), {}, std::string(name));
+  }
+
+  // A header that breaks its format's specification where decoders are lenient was read as they
+  // read it (ImageInfo::leniency): worth knowing, never a reason to reject.
+  void note_lenient_read() {
+    const std::string_view leniency = subject_.image.leniency;
+    if (probe_failed() || leniency.empty()) return;
+    add("probe.lenient", Severity::info,
+        "the header breaks its format's specification, and was read as decoders read it: " +
+            std::string(leniency));
   }
 
   // An image facegate never fetched (a non-public URL, an oss:// URL that only the service can
