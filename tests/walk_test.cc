@@ -109,8 +109,8 @@ std::vector<std::string> walk_all(const std::string& root, WalkOptions options =
 }
 
 std::size_t open_descriptors() {
-  return static_cast<std::size_t>(std::distance(fs::directory_iterator("/proc/self/fd"),
-                                                fs::directory_iterator()));
+  return static_cast<std::size_t>(
+      std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator()));
 }
 
 }  // namespace
@@ -206,7 +206,9 @@ TEST_CASE("lazy: the first record comes after reading only the directories on it
 TEST_CASE("total_if_cheap: the number of records, nothing above the limit or when stopped") {
   Scratch scratch("total");
   for (const char* directory : {"x", "x/y", "z"}) fs::create_directories(scratch.root / directory);
-  for (const char* file : {"1.jpg", "x/2.jpg", "x/y/3.jpg", "z/4.jpg"}) write_file(scratch.root / file);
+  for (const char* file : {"1.jpg", "x/2.jpg", "x/y/3.jpg", "z/4.jpg"}) {
+    write_file(scratch.root / file);
+  }
   const std::string r = scratch.root.string();
   // 7 entries examined: 1.jpg, x, z; 2.jpg, y; 3.jpg; 4.jpg.
   CHECK(DirectoryWalker::total_if_cheap(r, {}) == 4u);

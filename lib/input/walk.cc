@@ -113,8 +113,8 @@ std::optional<WalkEntry> WalkState::visit(const Level& parent, DirectoryEntry en
 
 // Opens the directory `name` relative to `parent_fd` and pushes its level; a record when it
 // cannot be opened or listed, or closes a loop.
-std::optional<WalkEntry> WalkState::enter(int parent_fd, const std::string& name,
-                                          std::string path, bool via_link) {
+std::optional<WalkEntry> WalkState::enter(int parent_fd, const std::string& name, std::string path,
+                                          bool via_link) {
   const int no_follow = via_link ? 0 : O_NOFOLLOW;
   const int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | no_follow);
   if (fd < 0) return errno_record("cannot open directory", std::move(path), errno);
