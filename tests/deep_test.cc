@@ -21,11 +21,7 @@
 #include "probe_answer.hpp"
 
 using namespace facegate;
-using facegate::test::corpus_directory;
-using facegate::test::CorpusFile;
-using facegate::test::is_rle_bmp;
-using facegate::test::read_bytes;
-using facegate::test::read_manifest;
+using namespace facegate::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -88,6 +84,30 @@ std::vector<std::byte> make_png(std::uint32_t width, std::uint32_t height, int c
   append_chunk(png, "IDAT", compressed);
   append_chunk(png, "IEND", {});
   return png;
+}
+
+// A 24-bit BMP (BITMAPFILEHEADER, BITMAPINFOHEADER, rows padded to 4 bytes), stored top down
+// (negative height) when asked.
+std::vector<std::byte> make_bmp(std::int32_t width, std::int32_t height, bool top_down) {
+  const std::uint32_t row = (static_cast<std::uint32_t>(width) * 3 + 3) / 4 * 4;
+  const std::uint32_t pixels = row * static_cast<std::uint32_t>(height);
+  std::vector<std::byte> bmp;
+  const auto append_le = [&](std::uint32_t value, int bytes) {
+    for (int i = 0; i < bytes; ++i) bmp.push_back(static_cast<std::byte>(value >> (8 * i)));
+  };
+  bmp.push_back(std::byte{'B'});
+  bmp.push_back(std::byte{'M'});
+  append_le(54 + pixels, 4);  // bfSize
+  append_le(0, 4);            // reserved
+  append_le(54, 4);           // bfOffBits
+  append_le(40, 4);           // biSize
+  append_le(static_cast<std::uint32_t>(width), 4);
+  append_le(static_cast<std::uint32_t>(top_down ? -height : height), 4);
+  append_le(1, 2);                                          // planes
+  append_le(24, 2);                                         // bits per pixel
+  for (int field = 0; field < 6; ++field) append_le(0, 4);  // BI_RGB, sizes, resolution, colours
+  for (std::uint32_t i = 0; i < pixels; ++i) bmp.push_back(static_cast<std::byte>(i));
+  return bmp;
 }
 
 ImageInfo probed(std::span<const std::byte> bytes) {
@@ -296,6 +316,23 @@ TEST_CASE("PNG: a flipped byte fails its chunk's CRC; a missing IEND is a cut") 
         "PNG data ends inside the IEND chunk at offset " + std::to_string(png.size() - 12));
 }
 
+TEST_CASE("BMP: bottom-up and top-down (negative height) decode; one byte short is a cut") {
+  for (const bool top_down : {false, true}) {
+    INFO("top down: " << top_down);
+    const std::vector<std::byte> bmp = make_bmp(5, 3, top_down);
+    const ImageInfo header = probed(bmp);
+    CHECK(header.height == 3);
+    const DeepResult deep = deep_decode(bmp, header);
+    CHECK_MESSAGE(deep.ok(), deep.reason);
+    CHECK(deep.pixels == 15);
+    // The last byte is row padding, which stb_image skips: a skip past the end is a cut too.
+    const DeepResult cut =
+        deep_decode(std::span<const std::byte>(bmp).first(bmp.size() - 1), header);
+    CHECK(cut.outcome == DeepOutcome::corrupt);
+    CHECK(cut.reason == "the data ends before the image does (stb_image read past the end)");
+  }
+}
+
 TEST_CASE("limits: refused before decoding, by the header's size and by the decoder's own") {
   const std::vector<std::byte> png = make_png(200, 100, 1, 100);
   const ImageInfo header = probed(png);
@@ -373,11 +410,16 @@ TEST_CASE("what stb_image cannot decode is not checked, not corrupt") {
                              subtype);
   }
 
-  // A BMP with a 52-byte info header (BITMAPV2INFOHEADER), which stb_image does not read.
-  const std::vector<std::byte> bmp = read_bytes(facegate::test::crafted_dir() / "bmp-v2-52.bmp");
-  deep = deep_decode(bmp, probed(bmp));
-  CHECK(deep.outcome == DeepOutcome::not_checked);
-  CHECK(deep.reason == "stb_image does not decode this variant: unknown BMP");
+  // Crafted files: a BMP with a 52-byte info header (BITMAPV2INFOHEADER), an extended JPEG of
+  // 12-bit samples.
+  for (const auto& [file, reason] : {std::pair{"bmp-v2-52.bmp", "unknown BMP"},
+                                     std::pair{"jpeg-sof-c1.jpg", "only 8-bit"}}) {
+    INFO("file: " << file);
+    const std::vector<std::byte> bytes = read_bytes(crafted_dir() / file);
+    deep = deep_decode(bytes, probed(bytes));
+    CHECK(deep.outcome == DeepOutcome::not_checked);
+    CHECK(deep.reason == std::string("stb_image does not decode this variant: ") + reason);
+  }
 }
 
 TEST_CASE("deep_decode_file: the same result as from memory; the read limit; io errors") {

@@ -115,24 +115,40 @@ std::size_t open_descriptors() {
 
 }  // namespace
 
+// The records of build_tree's tree under `r`, in the documented order; following links adds
+// what they lead to.
+std::vector<std::string> expected_records(const std::string& r, bool follow) {
+  std::vector<std::string> records;
+  const auto add = [&](bool when_following_only, std::string record) {
+    if (follow || !when_following_only) records.push_back(std::move(record));
+  };
+  add(false, r + "/B.jpg");
+  add(false, r + "/a/inner.png");
+  add(false, r + "/a.jpg");
+  add(true, r + "/alias/d2/d3/deep.bmp");
+  add(false, r + "/b.txt");
+  add(true, r + "/link-to-a.jpg");
+  add(true, r + "/link-to-missing | cannot follow symbolic link " + r +
+                "/link-to-missing: No such file or directory");
+  add(false, r + "/locked | cannot open directory " + r + "/locked: Permission denied");
+  add(true, r + "/loop | symbolic link loop: " + r + "/loop -> already visited " + r);
+  add(false, r + "/nest/d1/d2/d3/deep.bmp");
+  add(true, r + "/nest/up | symbolic link loop: " + r + "/nest/up -> already visited " + r);
+  add(false, r + "/noexec/f.jpg");
+  add(false, r + "/noexec/sub | cannot open directory " + r + "/noexec/sub: Permission denied");
+  add(false, r + "/unreadable.jpg");
+  add(false, r + "/zz/z.jpg");
+  add(false, r + "/zz/\xC3\xA9.jpg");
+  return records;
+}
+
 TEST_CASE("a tree without following links: regular files in name order, depth first") {
   Scratch scratch("plain");
   build_tree(scratch.root);
   const std::string r = scratch.root.string();
   WithoutDacOverride as_anyone;
-  const std::vector<std::string> expected = {
-      r + "/B.jpg",
-      r + "/a/inner.png",
-      r + "/a.jpg",
-      r + "/b.txt",
-      r + "/locked | cannot open directory " + r + "/locked: Permission denied",
-      r + "/nest/d1/d2/d3/deep.bmp",
-      r + "/noexec/f.jpg",
-      r + "/noexec/sub | cannot open directory " + r + "/noexec/sub: Permission denied",
-      r + "/unreadable.jpg",
-      r + "/zz/z.jpg",
-      r + "/zz/\xC3\xA9.jpg",
-  };
+  const std::vector<std::string> expected = expected_records(r, /*follow=*/false);
+  REQUIRE(expected.size() == 11);
   CHECK(walk_all(r) == expected);
   CHECK(DirectoryWalker::total_if_cheap(r, {}) == expected.size());
 }
@@ -142,25 +158,8 @@ TEST_CASE("a tree following links: links to files and directories, loops and dan
   build_tree(scratch.root);
   const std::string r = scratch.root.string();
   WithoutDacOverride as_anyone;
-  const std::vector<std::string> expected = {
-      r + "/B.jpg",
-      r + "/a/inner.png",
-      r + "/a.jpg",
-      r + "/alias/d2/d3/deep.bmp",
-      r + "/b.txt",
-      r + "/link-to-a.jpg",
-      r + "/link-to-missing | cannot follow symbolic link " + r +
-          "/link-to-missing: No such file or directory",
-      r + "/locked | cannot open directory " + r + "/locked: Permission denied",
-      r + "/loop | symbolic link loop: " + r + "/loop -> already visited " + r,
-      r + "/nest/d1/d2/d3/deep.bmp",
-      r + "/nest/up | symbolic link loop: " + r + "/nest/up -> already visited " + r,
-      r + "/noexec/f.jpg",
-      r + "/noexec/sub | cannot open directory " + r + "/noexec/sub: Permission denied",
-      r + "/unreadable.jpg",
-      r + "/zz/z.jpg",
-      r + "/zz/\xC3\xA9.jpg",
-  };
+  const std::vector<std::string> expected = expected_records(r, /*follow=*/true);
+  REQUIRE(expected.size() == 16);
   const WalkOptions follow{.follow_symlinks = true};
   CHECK(walk_all(r, follow) == expected);
   CHECK(DirectoryWalker::total_if_cheap(r, follow) == expected.size());

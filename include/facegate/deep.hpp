@@ -70,16 +70,17 @@ std::uint64_t deep_memory_bound(const ImageInfo& header, std::uint64_t file_byte
 /// WebPAnimDecoder for every frame of an animation). Corrupt means:
 /// - the decoder fails on the data (its reason is given);
 /// - the data ends before the image does: stb_image asks for bytes past the end, where it
-///   would read zeros and go on (a JPEG cut before its EOI marker, a BMP short of pixel rows),
-///   or libwebp runs out of data;
+///   would read zeros and go on, or skips past it (a JPEG cut before its EOI marker, a BMP
+///   short of pixel rows or of its last row's padding), or libwebp runs out of data;
 /// - PNG: a chunk's CRC does not match, a chunk runs past the end, or the data ends before
 ///   IEND (stb_image itself checks no CRC).
 /// Damage that leaves the data decodable (a flipped bit in a JPEG's entropy-coded data, with
-/// no checksum to show it) is not found.
+/// no checksum to show it) is not found, nor damage to bytes the decoder does not read (after
+/// a JPEG's EOI or a PNG's IEND; a BMP's ICC profile after its pixel rows).
 ///
 /// Not checked: formats other than JPEG, PNG, BMP and WebP; JPEG other than baseline,
 /// extended and progressive Huffman coding (the header's subtype), 12-bit JPEG, JPEG with a
-/// height given by DNL, JPEG with 2 components, BMP with RLE, JPEG or PNG compression, BMP
+/// height given by DNL, JPEG of other than 1, 3 or 4 components, BMP with RLE, JPEG or PNG compression, BMP
 /// info headers of 52 and 64 bytes: stb_image does not decode them, so they are reported as
 /// not checked rather than corrupt.
 ///

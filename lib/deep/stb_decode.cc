@@ -4,9 +4,9 @@
 // see when it asks for bytes past the end.
 #include "deep/stb_decode.hpp"
 
-#include <algorithm>
 #include <cstdlib>
-#include <cstring>
+
+#include "deep/stb_reader.hpp"
 
 namespace facegate::detail {
 namespace {
@@ -80,55 +80,10 @@ void* budget_realloc(void* pointer, std::size_t size) {
 #define STBI_MALLOC(size) facegate::detail::budget_malloc(size)
 #define STBI_REALLOC(pointer, size) facegate::detail::budget_realloc(pointer, size)
 #define STBI_FREE(pointer) facegate::detail::budget_free(pointer)
-// stb_image's own warnings are not this project's.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wall"
-#pragma GCC diagnostic ignored "-Wextra"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include <stb/stb_image.h>
-#pragma GCC diagnostic pop
 
 namespace facegate::detail {
 namespace {
-
-// stb_image reads through these callbacks. When it needs bytes past the end it calls read()
-// once more, gets 0 and goes on with zeros (stbi__refill_buffer): that call is the mark of a
-// cut file.
-struct CallbackReader {
-  std::span<const std::byte> bytes;
-  std::size_t position = 0;
-  bool read_past_end = false;
-};
-
-int read_callback(void* user, char* data, int size) {
-  auto& reader = *static_cast<CallbackReader*>(user);
-  const std::size_t count =
-      std::min(static_cast<std::size_t>(size), reader.bytes.size() - reader.position);
-  if (count == 0) {
-    reader.read_past_end = true;
-    return 0;
-  }
-  std::memcpy(data, reader.bytes.data() + reader.position, count);
-  reader.position += count;
-  return static_cast<int>(count);
-}
-
-// stb_image skips forward only (stbi__skip). Skipping bytes that are not there is a cut too:
-// the padding of a BMP's last row, a JPEG segment or PNG chunk that runs past the end.
-void skip_callback(void* user, int count) {
-  auto& reader = *static_cast<CallbackReader*>(user);
-  const std::size_t left = reader.bytes.size() - reader.position;
-  if (static_cast<std::size_t>(count) > left) reader.read_past_end = true;
-  reader.position += std::min(static_cast<std::size_t>(count), left);
-}
-
-int eof_callback(void* user) {
-  const auto& reader = *static_cast<CallbackReader*>(user);
-  return reader.position == reader.bytes.size() ? 1 : 0;
-}
 
 bool read_header(StbFormat format, stbi__context& context, int& width, int& height) {
   int components = 0;
@@ -162,6 +117,10 @@ void* load(StbFormat format, stbi__context& context) {
   return nullptr;
 }
 
+std::uint32_t magnitude(int value) {
+  return value < 0 ? 0u - static_cast<std::uint32_t>(value) : static_cast<std::uint32_t>(value);
+}
+
 // stb_image's reason for its last failure on this thread, if it gave one.
 std::string failure_reason() {
   const char* reason = stbi_failure_reason();
@@ -179,29 +138,32 @@ class BudgetScope {
 
 StbOutcome decode_within(StbFormat format, std::span<const std::byte> bytes,
                          std::uint64_t max_pixels) {
-  stbi_io_callbacks callbacks{read_callback, skip_callback, eof_callback};
+  stbi_io_callbacks callbacks{stb_read_callback, stb_skip_callback, stb_eof_callback};
   StbOutcome outcome;
   stbi__g_failure_reason = nullptr;  // a reason left by an earlier decode is not this one's
-  CallbackReader header_reader{bytes};
+  StbCallbackReader header_reader{bytes};
   stbi__context context;
   stbi__start_callbacks(&context, &callbacks, &header_reader);
   int width = 0;
   int height = 0;
   outcome.header_read = read_header(format, context, width, height);
   if (!outcome.header_read) {
-    outcome.read_past_end = header_reader.read_past_end;
+    outcome.read_past_end = header_reader.read_past_end || header_reader.skipped_past_end;
     outcome.failure = failure_reason();
     return outcome;
   }
-  outcome.width = static_cast<std::uint32_t>(width);
-  outcome.height = static_cast<std::uint32_t>(height);
+  // stbi__bmp_info gives a top-down BMP's height as it is stored, negative (stb_image 2.27).
+  outcome.width = magnitude(width);
+  outcome.height = magnitude(height);
   if (static_cast<std::uint64_t>(outcome.width) * outcome.height > max_pixels) return outcome;
 
-  CallbackReader reader{bytes};
+  StbCallbackReader reader{bytes};
   stbi__start_callbacks(&context, &callbacks, &reader);
   void* pixels = load(format, context);
   outcome.decoded = pixels != nullptr;
-  outcome.read_past_end = reader.read_past_end;
+  // Skipping bytes that are not there is a cut too: the padding of a BMP's last row, a JPEG
+  // segment or PNG chunk that runs past the end.
+  outcome.read_past_end = reader.read_past_end || reader.skipped_past_end;
   if (!outcome.decoded) outcome.failure = failure_reason();
   STBI_FREE(pixels);
   return outcome;
