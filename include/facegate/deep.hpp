@@ -80,9 +80,9 @@ std::uint64_t deep_memory_bound(const ImageInfo& header, std::uint64_t file_byte
 ///
 /// Not checked: formats other than JPEG, PNG, BMP and WebP; JPEG other than baseline,
 /// extended and progressive Huffman coding (the header's subtype), 12-bit JPEG, JPEG with a
-/// height given by DNL, JPEG of other than 1, 3 or 4 components, BMP with RLE, JPEG or PNG compression, BMP
-/// info headers of 52 and 64 bytes: stb_image does not decode them, so they are reported as
-/// not checked rather than corrupt.
+/// height given by DNL, JPEG of other than 1, 3 or 4 components, BMP with RLE, JPEG or PNG
+/// compression, BMP info headers of 52 and 64 bytes: stb_image does not decode them, so they
+/// are reported as not checked rather than corrupt.
 ///
 /// Refused: header.width x header.height, or the decoder's own reading of them, above
 /// limits.max_pixels; an animation above limits.max_animation_pixels; a decode that needs more
