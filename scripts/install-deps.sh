@@ -20,7 +20,7 @@ apt-get update
 # shellcheck disable=SC2086  # bench_packages is a list of words
 apt-get install -y --no-install-recommends \
   meson ninja-build g++ pkg-config ca-certificates \
-  libsimdjson-dev libcurl4-openssl-dev libcli11-dev doctest-dev libstb-dev libwebp-dev \
+  libsimdjson-dev libcurl4-openssl-dev libcli11-dev doctest-dev libstb-dev libwebp-dev zlib1g-dev \
   liburing-dev \
   libsqlite3-dev sqlite3 libssl-dev \
   clang libclang-rt-14-dev \
