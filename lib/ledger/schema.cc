@@ -134,10 +134,11 @@ LedgerError judge_contents(const Database& db, const Contents& contents) {
 }
 
 // Reads an existing, non-empty file on a read-only connection: nothing is written to it.
-LedgerError check_existing(const fs::path& path) {
+LedgerError check_existing(const fs::path& path, const LedgerOptions& options) {
   if (LedgerError e = check_header(path)) return e;
   Database db;
   if (LedgerError e = db.open(path, SQLITE_OPEN_READONLY)) return e;
+  sqlite3_busy_timeout(db.handle(), static_cast<int>(options.busy_timeout.count()));
   if (LedgerError e = quick_check(db)) return e;
   Contents contents;
   if (LedgerError e = read_contents(db, contents)) return e;
@@ -155,7 +156,7 @@ LedgerError prepare_path(const fs::path& path, const LedgerOptions& options, boo
     }
     const auto size = fs::file_size(path, ec);
     if (ec) return plain_error(path, LedgerErrorCode::io, ec.message());
-    return size == 0 ? LedgerError{} : check_existing(path);
+    return size == 0 ? LedgerError{} : check_existing(path, options);
   }
   if (!options.create_if_missing) {
     return plain_error(path, LedgerErrorCode::missing, "no ledger here (no call recorded yet)");
