@@ -564,6 +564,14 @@ TEST_CASE("a new ledger: parent directories, WAL mode, schema version, readable 
   REQUIRE_FALSE(ledger.complete_call(claim(ledger, url_key("https://images.example/a.jpg")),
                                      passed("r1")));
   claim(ledger, url_key("https://images.example/b.jpg"));
+  for (const std::string suffix : {"", "-wal", "-shm"}) {
+    CAPTURE(suffix);
+    CHECK((fs::status(file.string() + suffix).permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+  }
+  CHECK((fs::status(file.parent_path()).permissions() & fs::perms::all) == fs::perms::owner_all);
+  CHECK((fs::status(file.parent_path().parent_path()).permissions() & fs::perms::all) ==
+        fs::perms::owner_all);
   CHECK(sql_text(file, "PRAGMA journal_mode") == "wal");
   CHECK(sql_text(file, "PRAGMA user_version") == std::to_string(kLedgerSchemaVersion));
   CHECK(sql_text(file, "PRAGMA application_id") == std::to_string(0x66676C67));

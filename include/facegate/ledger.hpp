@@ -132,8 +132,6 @@ struct LedgerOptions {
 };
 
 struct LedgerOpenResult;
-struct LedgerReport;
-struct ReportFilter;
 namespace detail {
 struct LedgerState;
 }  // namespace detail
@@ -179,13 +177,53 @@ struct BeginCall {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Reading
+
+/// "YYYY-MM-DD" as a day, or nullopt when it is not a valid date in that form.
+std::optional<std::chrono::sys_days> parse_utc_day(std::string_view text);
+
+/// Which rows report() counts.
+struct ReportFilter {
+  std::optional<std::chrono::sys_days> since;  ///< UTC days from this one on; nullopt: all
+  std::optional<std::string> model;            ///< only this model; nullopt: all
+};
+
+/// The counts of one model on one UTC day (or, as LedgerReport::total, of all rows).
+///
+/// A call counts on the day of its request, a reuse on the day it was reused. Money is
+/// computed from the price stored with each row, per currency: `cost` sums billed × price;
+/// `possibly_billed_cost` sums possibly billed requests × price, the most they may add.
+struct LedgerReportRow {
+  std::string day;                         ///< "YYYY-MM-DD"; empty in the total
+  std::string model;                       ///< the model; empty in the total
+  std::uint64_t calls = 0;                 ///< rows: every call claimed and not released
+  std::uint64_t billed = 0;                ///< billed requests (usage.image_count)
+  /// Requests that may have been billed without an answer: lost calls, calls still pending,
+  /// and the possibly billed attempts of completed ones.
+  std::uint64_t possibly_billed = 0;
+  std::uint64_t reused = 0;                ///< answers reused instead of paid again
+  std::uint64_t billed_without_price = 0;  ///< billed requests of rows stored without a price
+  std::vector<Money> cost;                 ///< per currency, in currency order
+  std::vector<Money> possibly_billed_cost; ///< per currency, in currency order
+};
+
+/// report()'s answer: rows ordered by day, then model.
+struct LedgerReport {
+  std::vector<LedgerReportRow> rows;  ///< one per (day, model) with any call or reuse
+  LedgerReportRow total;              ///< the sum of rows
+  LedgerError error;                  ///< set when the ledger could not be read
+};
+
+// ---------------------------------------------------------------------------------------------
 // The ledger
 
 /// A ledger file, open. Many processes may use one file at once (SQLite locking); one Ledger
-/// must be used by one thread at a time. Movable, not copyable.
+/// must be used by one thread at a time, and not across fork() (open another in the child).
+/// Movable, not copyable; a moved-from Ledger may only be destroyed or assigned to.
 class Ledger {
  public:
-  /// Opens or creates the ledger at `path`: creates parent directories, checks an existing
+  /// Opens or creates the ledger at `path`: creates missing parent directories (mode 0700)
+  /// and a new file (mode 0600: it holds the URLs as sent), checks an existing
   /// file (SQLite header, PRAGMA quick_check, application_id, user_version) on a read-only
   /// connection first, then migrates an older schema, and sets WAL mode and the busy timeout.
   /// A file that is not a ledger, is corrupt or has a newer schema is an error and its bytes
@@ -224,7 +262,7 @@ class Ledger {
   LedgerError release_claim(std::int64_t row);
 
   /// Calls, billed calls, possibly billed calls, reused answers and cost per model and UTC day.
-  LedgerReport report(const ReportFilter& filter);
+  LedgerReport report(const ReportFilter& filter = {});
 
   /// Every call row, oldest first, as one JSON object (no newline) per call of `line`.
   LedgerError export_rows(const std::function<void(std::string_view line)>& line);
@@ -248,43 +286,5 @@ struct LedgerOpenResult {
 /// $XDG_STATE_HOME/facegate/ledger.sqlite3 when XDG_STATE_HOME is set to an absolute path
 /// (XDG Base Directory Specification), else $HOME/.local/state/facegate/ledger.sqlite3.
 std::filesystem::path default_ledger_path();
-
-// ---------------------------------------------------------------------------------------------
-// Reading
-
-/// "YYYY-MM-DD" as a day, or nullopt when it is not a valid date in that form.
-std::optional<std::chrono::sys_days> parse_utc_day(std::string_view text);
-
-/// Which rows report() counts.
-struct ReportFilter {
-  std::optional<std::chrono::sys_days> since;  ///< UTC days from this one on; nullopt: all
-  std::optional<std::string> model;            ///< only this model; nullopt: all
-};
-
-/// The counts of one model on one UTC day (or, as LedgerReport::total, of all rows).
-///
-/// A call counts on the day of its request, a reuse on the day it was reused. Money is
-/// computed from the price stored with each row, per currency: `cost` sums billed × price;
-/// `possibly_billed_cost` sums possibly billed requests × price, the most they may add.
-struct LedgerReportRow {
-  std::string day;                         ///< "YYYY-MM-DD"; empty in the total
-  std::string model;                       ///< the model; empty in the total
-  std::uint64_t calls = 0;                 ///< rows: every call claimed and not released
-  std::uint64_t billed = 0;                ///< billed requests (usage.image_count)
-  /// Requests that may have been billed without an answer: lost calls, calls still pending,
-  /// and the possibly billed attempts of completed ones.
-  std::uint64_t possibly_billed = 0;
-  std::uint64_t reused = 0;                ///< answers reused instead of paid again
-  std::uint64_t billed_without_price = 0;  ///< billed requests of rows stored without a price
-  std::vector<Money> cost;                 ///< per currency, in currency order
-  std::vector<Money> possibly_billed_cost; ///< per currency, in currency order
-};
-
-/// report()'s answer: rows ordered by day, then model.
-struct LedgerReport {
-  std::vector<LedgerReportRow> rows;  ///< one per (day, model) with any call or reuse
-  LedgerReportRow total;              ///< the sum of rows
-  LedgerError error;                  ///< set when the ledger could not be read
-};
 
 }  // namespace facegate

@@ -4,9 +4,16 @@
 // quick_check, PRAGMA application_id and PRAGMA user_version. Only a file that passes (a
 // ledger of this or an older schema, or an empty database) is opened for writing, so a corrupt
 // file, another program's database or a newer facegate's ledger is never changed.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <system_error>
+#include <vector>
 
 #include "ledger/internal.hpp"
 
@@ -145,6 +152,25 @@ LedgerError check_existing(const fs::path& path, const LedgerOptions& options) {
   return judge_contents(db, contents);
 }
 
+// Creates the missing parent directories of `path` with mode 0700 (XDG Base Directory
+// Specification: state is private to its user).
+LedgerError create_private_directories(const fs::path& path) {
+  std::vector<fs::path> missing;
+  std::error_code ec;
+  for (fs::path dir = path.parent_path(); !dir.empty() && !fs::exists(dir, ec);
+       dir = dir.parent_path()) {
+    missing.push_back(dir);
+    if (dir == dir.parent_path()) break;
+  }
+  for (auto dir = missing.rbegin(); dir != missing.rend(); ++dir) {
+    if (::mkdir(dir->c_str(), 0700) != 0 && errno != EEXIST) {
+      return plain_error(path, LedgerErrorCode::io,
+                         "cannot create " + dir->string() + ": " + std::strerror(errno));
+    }
+  }
+  return {};
+}
+
 // Where the file stands before opening it for writing.
 LedgerError prepare_path(const fs::path& path, const LedgerOptions& options, bool& exists) {
   std::error_code ec;
@@ -161,13 +187,12 @@ LedgerError prepare_path(const fs::path& path, const LedgerOptions& options, boo
   if (!options.create_if_missing) {
     return plain_error(path, LedgerErrorCode::missing, "no ledger here (no call recorded yet)");
   }
-  if (path.has_parent_path()) {
-    fs::create_directories(path.parent_path(), ec);
-    if (ec) {
-      return plain_error(path, LedgerErrorCode::io,
-                         "cannot create " + path.parent_path().string() + ": " + ec.message());
-    }
-  }
+  if (LedgerError e = create_private_directories(path)) return e;
+  // The file holds URLs as sent (signed ones included): readable by its owner only. SQLite
+  // gives its -wal and -shm the same mode. An empty file is an empty database.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno != EEXIST) return plain_error(path, LedgerErrorCode::io, std::strerror(errno));
+  if (fd >= 0) ::close(fd);
   return {};
 }
 
