@@ -45,10 +45,31 @@ std::string_view error_code_name(ErrorCode code) noexcept {
     case ErrorCode::truncated: return "truncated";
     case ErrorCode::malformed: return "malformed";
     case ErrorCode::unsupported_format: return "unsupported_format";
-    case ErrorCode::invalid_call: return "invalid_call";
     case ErrorCode::io: return "io";
+    case ErrorCode::bad_url: return "bad_url";
+    case ErrorCode::scheme: return "scheme";
+    case ErrorCode::private_address: return "private_address";
+    case ErrorCode::dns: return "dns";
+    case ErrorCode::connect: return "connect";
+    case ErrorCode::tls: return "tls";
+    case ErrorCode::timeout: return "timeout";
+    case ErrorCode::network: return "network";
+    case ErrorCode::too_many_redirects: return "too_many_redirects";
+    case ErrorCode::http_status: return "http_status";
+    case ErrorCode::bad_range: return "bad_range";
+    case ErrorCode::protocol: return "protocol";
+    case ErrorCode::byte_cap: return "byte_cap";
+    case ErrorCode::invalid_call: return "invalid_call";
+    case ErrorCode::bad_input: return "bad_input";
+    case ErrorCode::cancelled: return "cancelled";
+    case ErrorCode::internal: return "internal";
   }
-  return "unknown";
+  return "internal";
+}
+
+bool is_image_fault(ErrorCode code) noexcept {
+  return code == ErrorCode::truncated || code == ErrorCode::malformed ||
+         code == ErrorCode::unsupported_format;
 }
 
 namespace detail {

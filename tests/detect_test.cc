@@ -1155,7 +1155,7 @@ TEST_CASE("the loop is never blocked: waits are loop tasks, header fetches share
   const auto start = Clock::now();
   Clock::time_point retried_done, quick_done, fetch_done;
   DetectResult retried;
-  FetchResult fetched;
+  ProbeResult fetched;
   client.submit(model("wan2.2-s2v-detect"),
                 server.image("face.png?fault=503&times=1&retry_after=2"), {}, [&](DetectResult r) {
                   retried = std::move(r);
@@ -1172,7 +1172,7 @@ TEST_CASE("the loop is never blocked: waits are loop tasks, header fetches share
   }
   FetchOptions fetch_options;
   fetch_options.allow_loopback = true;
-  probe_url_async(loop, server.image("fetch.png"), fetch_options, [&](FetchResult r) {
+  probe_url_async(loop, server.image("fetch.png"), fetch_options, [&](ProbeResult r) {
     fetched = std::move(r);
     fetch_done = Clock::now();
   });

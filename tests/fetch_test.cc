@@ -24,9 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using facegate::FetchError;
+using facegate::ErrorCode;
 using facegate::FetchOptions;
-using facegate::FetchResult;
+using facegate::ProbeResult;
 using facegate::detail::AddressScope;
 using facegate::test::fields_of;
 using facegate::test::read_bytes;
@@ -137,15 +137,15 @@ facegate::ProbeResult from_disk(const std::string& relative) {
 
 // A URL result gives probe_file's answer for the same bytes: the fetch error that stands for
 // the probe's error, with the probe's message, and the same header fields.
-void check_same_answer(const FetchResult& remote, const facegate::ProbeResult& local) {
-  INFO(facegate::fetch_error_name(remote.error.code) << " " << remote.error.message);
-  CHECK(remote.error.code == facegate::fetch_error_from_probe(local.error.code));
+void check_same_answer(const ProbeResult& remote, const facegate::ProbeResult& local) {
+  INFO(facegate::error_code_name(remote.error.code) << " " << remote.error.message);
+  CHECK(remote.error.code == local.error.code);
   CHECK(remote.error.message == local.error.message);
   CHECK(fields_of(remote.info) == fields_of(local.info));
 }
 
 // A URL result agrees with probe_file on the same bytes: same answer, same size.
-void check_same_as_disk(const FetchResult& remote, const std::string& relative) {
+void check_same_as_disk(const ProbeResult& remote, const std::string& relative) {
   INFO(relative);
   check_same_answer(remote, from_disk(relative));
   REQUIRE(remote.file_size.has_value());
@@ -165,32 +165,31 @@ std::string connection_of(const std::string& line) {
 // ---------------------------------------------------------------------------------------------
 // Pieces
 
-TEST_CASE("fetch error names are stable and distinct") {
+TEST_CASE("error code names are stable and distinct") {
   std::set<std::string_view> names;
-  for (int i = 0; i <= static_cast<int>(FetchError::internal); ++i) {
-    names.insert(facegate::fetch_error_name(static_cast<FetchError>(i)));
+  for (int i = 0; i <= static_cast<int>(ErrorCode::internal); ++i) {
+    names.insert(facegate::error_code_name(static_cast<ErrorCode>(i)));
   }
-  CHECK(names.size() == static_cast<std::size_t>(FetchError::internal) + 1);
-  CHECK(facegate::fetch_error_name(FetchError::private_address) == "private_address");
-  CHECK(facegate::fetch_error_name(FetchError::too_many_redirects) == "too_many_redirects");
-  CHECK(facegate::fetch_error_name(FetchError::byte_cap) == "byte_cap");
-  CHECK(facegate::fetch_error_from_probe(facegate::ErrorCode::truncated) == FetchError::truncated);
-  CHECK(facegate::fetch_error_from_probe(facegate::ErrorCode::unsupported_format) ==
-        FetchError::unsupported_format);
+  CHECK(names.size() == static_cast<std::size_t>(ErrorCode::internal) + 1);
+  CHECK(facegate::error_code_name(ErrorCode::private_address) == "private_address");
+  CHECK(facegate::error_code_name(ErrorCode::too_many_redirects) == "too_many_redirects");
+  CHECK(facegate::error_code_name(ErrorCode::byte_cap) == "byte_cap");
+  CHECK(facegate::is_image_fault(ErrorCode::truncated));
+  CHECK(!facegate::is_image_fault(ErrorCode::dns));
 }
 
 TEST_CASE("libcurl results map to fetch errors") {
-  using facegate::detail::fetch_error_from_curl;
-  CHECK(fetch_error_from_curl(CURLE_OK) == FetchError::none);
-  CHECK(fetch_error_from_curl(CURLE_COULDNT_RESOLVE_HOST) == FetchError::dns);
-  CHECK(fetch_error_from_curl(CURLE_COULDNT_CONNECT) == FetchError::connect);
-  CHECK(fetch_error_from_curl(CURLE_PEER_FAILED_VERIFICATION) == FetchError::tls);
-  CHECK(fetch_error_from_curl(CURLE_SSL_CONNECT_ERROR) == FetchError::tls);
-  CHECK(fetch_error_from_curl(CURLE_OPERATION_TIMEDOUT) == FetchError::timeout);
-  CHECK(fetch_error_from_curl(CURLE_TOO_MANY_REDIRECTS) == FetchError::too_many_redirects);
-  CHECK(fetch_error_from_curl(CURLE_UNSUPPORTED_PROTOCOL) == FetchError::scheme);
-  CHECK(fetch_error_from_curl(CURLE_PARTIAL_FILE) == FetchError::protocol);
-  CHECK(fetch_error_from_curl(CURLE_RECV_ERROR) == FetchError::network);
+  using facegate::detail::error_code_from_curl;
+  CHECK(error_code_from_curl(CURLE_OK) == ErrorCode::none);
+  CHECK(error_code_from_curl(CURLE_COULDNT_RESOLVE_HOST) == ErrorCode::dns);
+  CHECK(error_code_from_curl(CURLE_COULDNT_CONNECT) == ErrorCode::connect);
+  CHECK(error_code_from_curl(CURLE_PEER_FAILED_VERIFICATION) == ErrorCode::tls);
+  CHECK(error_code_from_curl(CURLE_SSL_CONNECT_ERROR) == ErrorCode::tls);
+  CHECK(error_code_from_curl(CURLE_OPERATION_TIMEDOUT) == ErrorCode::timeout);
+  CHECK(error_code_from_curl(CURLE_TOO_MANY_REDIRECTS) == ErrorCode::too_many_redirects);
+  CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL) == ErrorCode::scheme);
+  CHECK(error_code_from_curl(CURLE_PARTIAL_FILE) == ErrorCode::protocol);
+  CHECK(error_code_from_curl(CURLE_RECV_ERROR) == ErrorCode::network);
 }
 
 TEST_CASE("address scopes follow the special-purpose registries") {
@@ -244,24 +243,24 @@ TEST_CASE("url_is_public judges scheme and literal hosts") {
   CHECK(facegate::url_is_public("https://example.com/a.jpg"));
   CHECK(facegate::url_is_public("HTTP://Example.com:8080/a.jpg?x=1"));
   CHECK(facegate::url_is_public("http://8.8.8.8/a.jpg"));
-  CHECK(facegate::check_public_url("http://10.0.0.1/a.jpg") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://127.0.0.1:8080/") == FetchError::private_address);
+  CHECK(facegate::check_public_url("http://10.0.0.1/a.jpg") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://127.0.0.1:8080/") == ErrorCode::private_address);
   // libcurl normalizes other IPv4 spellings before the check.
-  CHECK(facegate::check_public_url("http://2130706433/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://0x7f.1/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://0177.0.0.1/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://[::1]/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://[::ffff:192.168.0.1]/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://[fe80::1%25eth0]/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://169.254.169.254/latest/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://localhost/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://LOCALHOST./") == FetchError::private_address);
-  CHECK(facegate::check_public_url("http://img.localhost/") == FetchError::private_address);
-  CHECK(facegate::check_public_url("file:///etc/passwd") == FetchError::scheme);
-  CHECK(facegate::check_public_url("ftp://example.com/a.jpg") == FetchError::scheme);
-  CHECK(facegate::check_public_url("gopher://example.com/") == FetchError::scheme);
-  CHECK(facegate::check_public_url("example.com/a.jpg") == FetchError::bad_url);
-  CHECK(facegate::check_public_url("http://exa mple.com/") == FetchError::bad_url);
+  CHECK(facegate::check_public_url("http://2130706433/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://0x7f.1/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://0177.0.0.1/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://[::1]/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://[::ffff:192.168.0.1]/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://[fe80::1%25eth0]/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://169.254.169.254/latest/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://localhost/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://LOCALHOST./") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("http://img.localhost/") == ErrorCode::private_address);
+  CHECK(facegate::check_public_url("file:///etc/passwd") == ErrorCode::scheme);
+  CHECK(facegate::check_public_url("ftp://example.com/a.jpg") == ErrorCode::scheme);
+  CHECK(facegate::check_public_url("gopher://example.com/") == ErrorCode::scheme);
+  CHECK(facegate::check_public_url("example.com/a.jpg") == ErrorCode::bad_url);
+  CHECK(facegate::check_public_url("http://exa mple.com/") == ErrorCode::bad_url);
 }
 
 TEST_CASE("the address guard refuses what its policy does not allow, and says why") {
@@ -388,16 +387,15 @@ TEST_CASE("nginx: every corpus file probes the same over HTTP as from disk") {
   REQUIRE(results.size() == files.size());
   std::size_t parsed = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    const FetchResult& result = results[i];
-    CHECK(result.url == urls[i]);
+    const ProbeResult& result = results[i];
     check_same_as_disk(result, files[i]);
-    CHECK(result.http_status == 206);
-    CHECK(result.requests >= 1);
-    CHECK(result.bytes_read <= result.bytes_transferred);
-    CHECK(result.bytes_transferred <= FetchOptions{}.byte_cap);
+    CHECK(result.network->http_status == 206);
+    CHECK(result.network->requests >= 1);
+    CHECK(result.bytes_read <= result.network->bytes_transferred);
+    CHECK(result.network->bytes_transferred <= FetchOptions{}.byte_cap);
     // A header fetch never reads a large file whole.
     const auto size = fs::file_size(servers().tree.path() / files[i]);
-    if (size > 128 * 1024) CHECK(result.bytes_transferred < size / 2);
+    if (size > 128 * 1024) CHECK(result.network->bytes_transferred < size / 2);
     parsed += result.ok();
   }
   // Corpus files are real images: once the parsers exist, the probe answers for them all.
@@ -417,13 +415,13 @@ TEST_CASE("nginx: a further range starts at want().offset, on the same connectio
   const std::uint64_t next = probe.want().offset;
 
   const std::size_t log_before = servers().nginx.access_log_mark();
-  const FetchResult result = facegate::probe_url(servers().nginx.url(file), loopback_options());
+  const ProbeResult result = facegate::probe_url(servers().nginx.url(file), loopback_options());
   check_same_as_disk(result, file);
-  CHECK(result.requests == 2);
+  CHECK(result.network->requests == 2);
   const std::uint64_t second_length =
       std::min<std::uint64_t>(facegate::detail::kDefaultRangePolicy.further_length,
                               bytes.size() - next);
-  CHECK(result.bytes_transferred == first + second_length);
+  CHECK(result.network->bytes_transferred == first + second_length);
 
   const std::vector<std::string> lines = servers().nginx.access_log_since(log_before);
   REQUIRE(lines.size() == 2);
@@ -434,22 +432,22 @@ TEST_CASE("nginx: a further range starts at want().offset, on the same connectio
 }
 
 TEST_CASE("nginx: an empty file is the probe's end of input") {
-  const FetchResult result = facegate::probe_url(servers().nginx.url("empty.jpg"),
+  const ProbeResult result = facegate::probe_url(servers().nginx.url("empty.jpg"),
                                                  loopback_options());
-  CHECK(result.error.code == facegate::fetch_error_from_probe(from_disk("empty.jpg").error.code));
-  CHECK(result.error.code != FetchError::none);
+  CHECK(result.error.code == from_disk("empty.jpg").error.code);
+  CHECK(result.error.code != ErrorCode::none);
   CHECK(result.file_size == 0u);
 }
 
 TEST_CASE("nginx: one connection serves a host's URLs in turn") {
   facegate::NetworkLoop loop({/*max_transfers=*/4, /*max_transfers_per_host=*/1});
   const std::size_t log_before = servers().nginx.access_log_mark();
-  std::vector<FetchResult> results;
+  std::vector<ProbeResult> results;
   const std::vector<std::string> files = {kSmallPng, kJpeg, kLargePng,
                                           "libjxl/jxl/flower/flower.png.im_q85_420.jpg"};
   for (const auto& file : files) {
     facegate::probe_url_async(loop, servers().nginx.url(file), loopback_options(),
-                              [&results](FetchResult r) { results.push_back(std::move(r)); });
+                              [&results](ProbeResult r) { results.push_back(std::move(r)); });
   }
   loop.run();
   REQUIRE(results.size() == files.size());
@@ -485,33 +483,33 @@ TEST_CASE("nginx: HTTPS with HTTP/2, verified against the test's own certificate
 }
 
 TEST_CASE("nginx: TLS verification is always on") {
-  const FetchResult result = facegate::probe_url(servers().nginx.tls_url(kSmallPng),
+  const ProbeResult result = facegate::probe_url(servers().nginx.tls_url(kSmallPng),
                                                  loopback_options());
-  CHECK(result.error.code == FetchError::tls);
-  CHECK(result.requests == 0);
+  CHECK(result.error.code == ErrorCode::tls);
+  CHECK(result.network->requests == 0);
   CHECK_FALSE(result.error.message.empty());
 }
 
 TEST_CASE("loopback is refused unless allowed, before any request") {
   const std::size_t log_before = servers().nginx.access_log_mark();
-  const FetchResult refused = facegate::probe_url(servers().nginx.url(kSmallPng));
-  CHECK(refused.error.code == FetchError::private_address);
-  CHECK(refused.requests == 0);
-  CHECK(refused.bytes_transferred == 0);
+  const ProbeResult refused = facegate::probe_url(servers().nginx.url(kSmallPng));
+  CHECK(refused.error.code == ErrorCode::private_address);
+  CHECK(refused.network->requests == 0);
+  CHECK(refused.network->bytes_transferred == 0);
   CHECK(servers().nginx.access_log_since(log_before).empty());
 
   FetchOptions private_network;
   private_network.allow_private_network = true;
-  const FetchResult allowed = facegate::probe_url(servers().nginx.url(kSmallPng), private_network);
+  const ProbeResult allowed = facegate::probe_url(servers().nginx.url(kSmallPng), private_network);
   check_same_as_disk(allowed, kSmallPng);
 }
 
 TEST_CASE("a closed loopback port gives connect") {
   const auto port = facegate::test::free_loopback_port();
-  const FetchResult result =
+  const ProbeResult result =
       facegate::probe_url(facegate::test::loopback_url(port, "x.png"), loopback_options());
-  CHECK(result.error.code == FetchError::connect);
-  CHECK(result.requests == 0);
+  CHECK(result.error.code == ErrorCode::connect);
+  CHECK(result.network->requests == 0);
 }
 
 TEST_CASE("URLs refused before any connection still get one result each, in order") {
@@ -520,32 +518,32 @@ TEST_CASE("URLs refused before any connection still get one result each, in orde
                                          servers().nginx.url(kSmallPng)};
   const auto results = facegate::probe_urls(urls, loopback_options());
   REQUIRE(results.size() == urls.size());
-  CHECK(results[0].error.code == FetchError::scheme);
-  CHECK(results[1].error.code == FetchError::bad_url);
-  CHECK(results[2].error.code == FetchError::private_address);
-  CHECK(results[3].error.code == FetchError::scheme);
+  CHECK(results[0].error.code == ErrorCode::scheme);
+  CHECK(results[1].error.code == ErrorCode::bad_url);
+  CHECK(results[2].error.code == ErrorCode::private_address);
+  CHECK(results[3].error.code == ErrorCode::scheme);
   CHECK(results[4].ok() == from_disk(kSmallPng).ok());
-  for (std::size_t i = 0; i < urls.size(); ++i) CHECK(results[i].url == urls[i]);
+  for (const auto& result : results) CHECK(result.network.has_value());
 }
 
 // ---------------------------------------------------------------------------------------------
 // fault_server.py: servers that ignore, lie, stall and redirect
 
 TEST_CASE("a server that ignores Range: streamed, stopped once the probe is done") {
-  const FetchResult small = facegate::probe_url(
+  const ProbeResult small = facegate::probe_url(
       servers().faults.url("ignore_range/" + kSmallPng), loopback_options());
   check_same_as_disk(small, kSmallPng);
-  CHECK(small.http_status == 200);
-  const FetchResult large = facegate::probe_url(
+  CHECK(small.network->http_status == 200);
+  const ProbeResult large = facegate::probe_url(
       servers().faults.url("ignore_range/" + kLargePng), loopback_options());
   check_same_as_disk(large, kLargePng);
-  if (large.ok()) CHECK(large.bytes_transferred < 1024 * 1024);
+  if (large.ok()) CHECK(large.network->bytes_transferred < 1024 * 1024);
 }
 
 TEST_CASE("a 206 that does not match the range asked is refused") {
-  const FetchResult result = facegate::probe_url(
+  const ProbeResult result = facegate::probe_url(
       servers().faults.url("wrong_range/" + kJpeg), loopback_options());
-  CHECK(result.error.code == FetchError::bad_range);
+  CHECK(result.error.code == ErrorCode::bad_range);
   CHECK(result.error.message.find("asked bytes 0-1023") != std::string::npos);
   CHECK(result.info.width == 0);
 }
@@ -554,30 +552,30 @@ TEST_CASE("a 206 body longer than its Content-Range never reaches the probe") {
   // "bytes 0-99/size", then the whole file: the JPEG's frame header lies past byte 100, so
   // only the refusal can come out; feeding the excess would have given dimensions.
   const facegate::ProbeResult disk = from_disk(kJpeg);
-  const FetchResult result = facegate::probe_url(
+  const ProbeResult result = facegate::probe_url(
       servers().faults.url("overlong_range/" + kJpeg), loopback_options());
-  CHECK(result.error.code == FetchError::bad_range);
+  CHECK(result.error.code == ErrorCode::bad_range);
   CHECK(result.bytes_read <= 100);
   CHECK(result.info.width == 0);
   CHECK_FALSE(disk.error);  // the file itself is fine: only the transport was wrong
 }
 
 TEST_CASE("a server that answers less than asked is asked again from want().offset") {
-  const FetchResult result = facegate::probe_url(
+  const ProbeResult result = facegate::probe_url(
       servers().faults.url("sliced_range/" + kJpeg), loopback_options());
   check_same_as_disk(result, kJpeg);
-  CHECK(result.requests > 1);
-  CHECK(result.bytes_transferred == result.bytes_read);  // 100-byte slices, each used
+  CHECK(result.network->requests > 1);
+  CHECK(result.network->bytes_transferred == result.bytes_read);  // 100-byte slices, each used
 }
 
 TEST_CASE("a 206 with an unknown total still probes, without a size") {
   const std::string file = "libjxl/external/wide-gamut-tests/P3-sRGB-blue.png";
   const facegate::ProbeResult disk = from_disk(file);
-  const FetchResult result = facegate::probe_url(servers().faults.url("star_total/" + file),
+  const ProbeResult result = facegate::probe_url(servers().faults.url("star_total/" + file),
                                                  loopback_options());
   check_same_answer(result, disk);
   CHECK_FALSE(result.file_size.has_value());
-  CHECK(result.http_status == 206);
+  CHECK(result.network->http_status == 206);
 }
 
 TEST_CASE("a 416 for a range past the end is the end of input") {
@@ -585,59 +583,59 @@ TEST_CASE("a 416 for a range past the end is the end of input") {
   // only from the 416 answering a range that starts there.
   const facegate::ProbeResult disk = from_disk("truncated.jpg");
   REQUIRE(disk.error.code == facegate::ErrorCode::truncated);
-  const FetchResult result = facegate::probe_url(servers().faults.url("star_total/truncated.jpg"),
+  const ProbeResult result = facegate::probe_url(servers().faults.url("star_total/truncated.jpg"),
                                                  loopback_options());
-  CHECK(result.error.code == FetchError::truncated);
-  CHECK(result.http_status == 416);
+  CHECK(result.error.code == ErrorCode::truncated);
+  CHECK(result.network->http_status == 416);
   CHECK(result.file_size == 150u);
-  CHECK(result.requests >= 2);
+  CHECK(result.network->requests >= 2);
   CHECK(result.bytes_read == 150);
 }
 
 TEST_CASE("a gzip-encoded 206 is refused: its offsets are not the file's") {
-  const FetchResult result = facegate::probe_url(
+  const ProbeResult result = facegate::probe_url(
       servers().faults.url("gzip_range/" + kJpeg), loopback_options());
-  CHECK(result.error.code == FetchError::bad_range);
+  CHECK(result.error.code == ErrorCode::bad_range);
 }
 
 TEST_CASE("Content-Length lies") {
   SUBCASE("shorter than the body: the body is what it says, and is truncated") {
-    const FetchResult result = facegate::probe_url(
+    const ProbeResult result = facegate::probe_url(
         servers().faults.url("short_length/" + kJpeg), loopback_options());
-    CHECK(result.error.code == FetchError::truncated);
+    CHECK(result.error.code == ErrorCode::truncated);
     CHECK(result.file_size == 50u);
-    CHECK(result.bytes_transferred <= 50);
+    CHECK(result.network->bytes_transferred <= 50);
   }
   SUBCASE("longer than the body: the header is in, the answer stands") {
-    const FetchResult result = facegate::probe_url(
+    const ProbeResult result = facegate::probe_url(
         servers().faults.url("long_length/" + kJpeg), loopback_options());
     const auto size = fs::file_size(servers().tree.path() / kJpeg);
-    CHECK(result.error.code == facegate::fetch_error_from_probe(from_disk(kJpeg).error.code));
+    CHECK(result.error.code == from_disk(kJpeg).error.code);
     CHECK(result.info.width == from_disk(kJpeg).info.width);
     CHECK(result.file_size == size + 1000);  // what the server said
   }
   SUBCASE("the connection closes before the header is complete") {
-    const FetchResult result = facegate::probe_url(
+    const ProbeResult result = facegate::probe_url(
         servers().faults.url("cut/20/" + kJpeg), loopback_options());
-    CHECK(result.error.code == FetchError::protocol);
-    CHECK(result.bytes_transferred == 20);
+    CHECK(result.error.code == ErrorCode::protocol);
+    CHECK(result.network->bytes_transferred == 20);
   }
 }
 
 TEST_CASE("a body that never ends: stopped at the answer, or at the byte cap") {
-  const FetchResult image = facegate::probe_url(
+  const ProbeResult image = facegate::probe_url(
       servers().faults.url("endless/" + kJpeg), loopback_options());
-  CHECK(image.error.code == facegate::fetch_error_from_probe(from_disk(kJpeg).error.code));
+  CHECK(image.error.code == from_disk(kJpeg).error.code);
   CHECK(image.info.height == from_disk(kJpeg).info.height);
   CHECK_FALSE(image.file_size.has_value());
 
   FetchOptions options = loopback_options();
   options.byte_cap = 256 * 1024;
-  const FetchResult endless = facegate::probe_url(
+  const ProbeResult endless = facegate::probe_url(
       servers().faults.url("endless_segments"), options);
-  CHECK(endless.error.code == FetchError::byte_cap);
+  CHECK(endless.error.code == ErrorCode::byte_cap);
   CHECK(endless.bytes_read <= options.byte_cap);
-  CHECK(endless.bytes_transferred <= options.byte_cap + CURL_MAX_WRITE_SIZE);
+  CHECK(endless.network->bytes_transferred <= options.byte_cap + CURL_MAX_WRITE_SIZE);
 }
 
 TEST_CASE("stalled servers end in timeout within the deadline") {
@@ -650,62 +648,62 @@ TEST_CASE("stalled servers end in timeout within the deadline") {
   const auto start = std::chrono::steady_clock::now();
   const auto results = facegate::probe_urls(urls, options);
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  CHECK(results[0].error.code == FetchError::timeout);
-  CHECK(results[1].error.code == FetchError::timeout);
+  CHECK(results[0].error.code == ErrorCode::timeout);
+  CHECK(results[1].error.code == ErrorCode::timeout);
   CHECK(elapsed < options.deadline + 2s);
 
   FetchOptions deadline_only = loopback_options();
   deadline_only.deadline = 1500ms;
   deadline_only.low_speed_limit = 0;  // no low-speed limit: only the deadline stops it
   const auto before = std::chrono::steady_clock::now();
-  const FetchResult hung = facegate::probe_url(servers().faults.url("hang"), deadline_only);
-  CHECK(hung.error.code == FetchError::timeout);
+  const ProbeResult hung = facegate::probe_url(servers().faults.url("hang"), deadline_only);
+  CHECK(hung.error.code == ErrorCode::timeout);
   CHECK(std::chrono::steady_clock::now() - before < 3s);
 }
 
 TEST_CASE("headers that never end are cut off") {
-  const FetchResult result = facegate::probe_url(servers().faults.url("huge_headers"),
+  const ProbeResult result = facegate::probe_url(servers().faults.url("huge_headers"),
                                                  loopback_options());
-  CHECK(result.error.code == FetchError::protocol);
+  CHECK(result.error.code == ErrorCode::protocol);
 }
 
 TEST_CASE("redirects: followed, counted, limited, and re-checked") {
   SUBCASE("followed to the image") {
-    const FetchResult result = facegate::probe_url(
+    const ProbeResult result = facegate::probe_url(
         servers().faults.url("redirect/" + kSmallPng), loopback_options());
     check_same_as_disk(result, kSmallPng);
-    CHECK(result.requests == 2);
-    CHECK(result.final_url == servers().faults.url("ignore_range/" + kSmallPng));
+    CHECK(result.network->requests == 2);
+    CHECK(result.network->final_url == servers().faults.url("ignore_range/" + kSmallPng));
   }
   SUBCASE("a loop stops after 5 redirects") {
-    const FetchResult result = facegate::probe_url(servers().faults.url("loop/0"),
+    const ProbeResult result = facegate::probe_url(servers().faults.url("loop/0"),
                                                    loopback_options());
-    CHECK(result.error.code == FetchError::too_many_redirects);
-    CHECK(result.requests == 6);
-    CHECK(result.http_status == 302);
+    CHECK(result.error.code == ErrorCode::too_many_redirects);
+    CHECK(result.network->requests == 6);
+    CHECK(result.network->http_status == 302);
   }
   SUBCASE("to file:// is refused") {
-    const FetchResult result = facegate::probe_url(servers().faults.url("to_file"),
+    const ProbeResult result = facegate::probe_url(servers().faults.url("to_file"),
                                                    loopback_options());
-    CHECK(result.error.code == FetchError::scheme);
+    CHECK(result.error.code == ErrorCode::scheme);
   }
   SUBCASE("to a private address is refused before connecting") {
     // loopback_options() allows loopback only: 10.0.0.1 is refused in the socket callback,
     // before any socket exists, so nothing is ever sent there.
-    const FetchResult result = facegate::probe_url(servers().faults.url("to_private"),
+    const ProbeResult result = facegate::probe_url(servers().faults.url("to_private"),
                                                    loopback_options());
-    CHECK(result.error.code == FetchError::private_address);
+    CHECK(result.error.code == ErrorCode::private_address);
     CHECK(result.error.message.find("10.0.0.1") != std::string::npos);
-    CHECK(result.requests == 1);
+    CHECK(result.network->requests == 1);
   }
 }
 
 TEST_CASE("error statuses name the status") {
   for (const int status : {404, 500, 403}) {
-    const FetchResult result = facegate::probe_url(
+    const ProbeResult result = facegate::probe_url(
         servers().faults.url("status/" + std::to_string(status)), loopback_options());
-    CHECK(result.error.code == FetchError::http_status);
-    CHECK(result.http_status == status);
+    CHECK(result.error.code == ErrorCode::http_status);
+    CHECK(result.network->http_status == status);
     CHECK(result.bytes_read == 0);
   }
 }
@@ -714,7 +712,7 @@ TEST_CASE("chunked and unasked gzip bodies probe right, with no size") {
   const facegate::ProbeResult disk = from_disk(kJpeg);
   for (const char* mode : {"chunked/", "gzip/"}) {
     INFO(mode);
-    const FetchResult result = facegate::probe_url(servers().faults.url(mode + kJpeg),
+    const ProbeResult result = facegate::probe_url(servers().faults.url(mode + kJpeg),
                                                    loopback_options());
     check_same_answer(result, disk);
     CHECK_FALSE(result.file_size.has_value());
@@ -722,10 +720,10 @@ TEST_CASE("chunked and unasked gzip bodies probe right, with no size") {
 }
 
 TEST_CASE("an empty body is the probe's end of input") {
-  const FetchResult result = facegate::probe_url(servers().faults.url("empty"), loopback_options());
+  const ProbeResult result = facegate::probe_url(servers().faults.url("empty"), loopback_options());
   const facegate::ProbeResult empty = facegate::probe_memory({});
-  CHECK(result.error.code == facegate::fetch_error_from_probe(empty.error.code));
-  CHECK(result.error.code != FetchError::none);
+  CHECK(result.error.code == empty.error.code);
+  CHECK(result.error.code != ErrorCode::none);
   CHECK(result.file_size == 0u);
 }
 
@@ -749,13 +747,12 @@ TEST_CASE("every fault at once: one result per URL, in order, none hangs") {
   CHECK(std::chrono::steady_clock::now() - start < 15s);
   REQUIRE(results.size() == urls.size());
   for (std::size_t i = 0; i < urls.size(); ++i) {
-    INFO(paths[i] << ": " << facegate::fetch_error_name(results[i].error.code));
-    CHECK(results[i].url == urls[i]);
-    CHECK(results[i].bytes_transferred <= options.byte_cap + CURL_MAX_WRITE_SIZE);
+    INFO(paths[i] << ": " << facegate::error_code_name(results[i].error.code));
+    CHECK(results[i].network->bytes_transferred <= options.byte_cap + CURL_MAX_WRITE_SIZE);
   }
-  CHECK(results[1].error.code == FetchError::bad_range);
-  CHECK(results[10].error.code == FetchError::timeout);
-  CHECK(results[13].error.code == FetchError::too_many_redirects);
-  CHECK(results[15].error.code == FetchError::private_address);
-  CHECK(results[22].error.code == FetchError::http_status);
+  CHECK(results[1].error.code == ErrorCode::bad_range);
+  CHECK(results[10].error.code == ErrorCode::timeout);
+  CHECK(results[13].error.code == ErrorCode::too_many_redirects);
+  CHECK(results[15].error.code == ErrorCode::private_address);
+  CHECK(results[22].error.code == ErrorCode::http_status);
 }

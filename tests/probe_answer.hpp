@@ -56,7 +56,7 @@ inline std::ostream& operator<<(std::ostream& out, const Answer& answer) {
 }
 
 /// The header fields of `info` alone, status and error left at their defaults: for comparing
-/// the fields of results whose error is not the probe's (a FetchResult's FetchFailure).
+/// the fields of results whose error is not the probe's (a ProbeResult's Error).
 inline Answer fields_of(const ImageInfo& info) {
   Answer answer;
   answer.format = info.format;

@@ -398,22 +398,52 @@ TEST_CASE("the source: local files get a note, non-public URLs reject") {
   CHECK(severity_of(check(kWan, local), "url.not_public") == Severity::info);
   expect(check(kWan, strict(local)), Decision::pass);
   Subject internal = jpeg(1000, 1000);
-  internal.source = SourceKind::non_public_url;
+  internal.url = "http://10.1.2.3/a.jpg";
   expect(check(kWan, internal), Decision::reject, {"url.not_public"});
+  internal.private_network_reachable = true;  // a test double on the private network
+  expect(check(kWan, internal), Decision::pass);
+  Subject redirected = jpeg(1000, 1000);  // a public name whose fetch was refused at connect
+  redirected.url = "http://images.example/a.jpg";
+  redirected.probe_error = Error{ErrorCode::private_address, "redirect to 127.0.0.1"};
+  expect(check(kWan, redirected), Decision::reject, {"url.not_public"});
   expect(check(kWan, jpeg(1000, 1000)), Decision::pass);
+}
+
+TEST_CASE("a URL the service cannot fetch gets findings about the URL only") {
+  Subject ftp;  // never fetched: nothing about the image
+  ftp.url = "ftp://images.example/a.jpg";
+  const Verdict scheme = check(kWan, ftp);
+  expect(scheme, Decision::reject, {"url.scheme"});
+  CHECK(scheme.findings.size() == 1);
+  CHECK(scheme.find("url.scheme")->actual == "ftp");
+  Subject spaced;
+  spaced.url = "https://a b/";
+  const Verdict malformed = check(kWan, spaced);
+  expect(malformed, Decision::reject, {"url.malformed"});
+  CHECK(malformed.findings.size() == 1);
+  Subject internal;
+  internal.url = "http://192.168.1.1/x.png";
+  CHECK(check(kWan, internal).findings.size() == 1);
+}
+
+TEST_CASE("a network failure is an error with the fetch's own code") {
+  Subject failed;
+  failed.url = "https://images.example/a.jpg";
+  failed.probe_error = Error{ErrorCode::dns, "could not resolve host"};
+  const Verdict verdict = check(kWan, failed);
+  expect(verdict, Decision::error, {"fetch.dns"});
+  CHECK(verdict.findings.size() == 1);
 }
 
 TEST_CASE("an image never fetched is judged on its URL and parameters only") {
   Subject oss;  // an oss:// URL: only the service resolves it
-  oss.header_read = false;
+  oss.url = "oss://dashscope-instant/key/a.png";
   const Verdict unread = check(kWan, oss);
   expect(unread, Decision::unknown);
   CHECK(unread.find("image.not_read") != nullptr);
   CHECK(unread.find("format.unknown") == nullptr);
-  Subject internal;
-  internal.header_read = false;
-  internal.source = SourceKind::non_public_url;
-  expect(check(kWan, internal), Decision::reject, {"url.not_public"});
+  // A model that does not take oss:// URLs rejects them on the scheme.
+  expect(check(kLive, oss), Decision::reject, {"url.scheme"});
 }
 
 TEST_CASE("subject_from_probe carries the probe's facts") {

@@ -38,20 +38,21 @@ std::vector<std::string> read_urls(const char* path) {
 }
 
 // URLs of the benchmark are percent-encoded: no quote, backslash or control character to escape.
-void print_record(const facegate::FetchResult& result) {
+void print_record(const std::string& url, const facegate::ProbeResult& result) {
   auto number_or_null = [](std::uint64_t value) {
     return value ? std::to_string(value) : std::string("null");
   };
   std::string error = "null";
   if (result.error) {
-    error = "{\"code\": \"" + std::string(facegate::fetch_error_name(result.error.code)) + "\"}";
+    error = "{\"code\": \"" + std::string(facegate::error_code_name(result.error.code)) + "\"}";
   }
   std::printf(
       "{\"source\": \"%s\", \"width\": %s, \"height\": %s, \"bytes_transferred\": %llu, "
       "\"requests\": %u, \"error\": %s}\n",
-      result.url.c_str(), number_or_null(result.info.width).c_str(),
+      url.c_str(), number_or_null(result.info.width).c_str(),
       number_or_null(result.info.height).c_str(),
-      static_cast<unsigned long long>(result.bytes_transferred), result.requests, error.c_str());
+      static_cast<unsigned long long>(result.network->bytes_transferred), result.network->requests,
+      error.c_str());
 }
 
 }  // namespace
@@ -77,13 +78,13 @@ int main(int argc, char** argv) {
   facegate::NetworkLoop loop(facegate::NetworkLoopOptions{*jobs, *per_host});
 
   const std::vector<std::string> urls = read_urls(argv[6]);
-  std::vector<facegate::FetchResult> results(urls.size());
+  std::vector<facegate::ProbeResult> results(urls.size());
   for (std::size_t i = 0; i < urls.size(); ++i) {
     facegate::detail::start_header_fetch(
         loop.transfers(), urls[i], options, policy,
-        [&results, i](facegate::FetchResult done) { results[i] = std::move(done); });
+        [&results, i](facegate::ProbeResult done) { results[i] = std::move(done); });
   }
   loop.run();
-  for (const auto& result : results) print_record(result);
+  for (std::size_t i = 0; i < urls.size(); ++i) print_record(urls[i], results[i]);
   return 0;
 }

@@ -1,6 +1,7 @@
 // facegate: every public header at once.
 #pragma once
 
+#include "facegate/check.hpp"
 #include "facegate/detect.hpp"
 #include "facegate/fetch.hpp"
 #include "facegate/ledger.hpp"

@@ -42,42 +42,6 @@
 
 namespace facegate {
 
-/// Why a URL probe failed. Stable snake_case names (fetch_error_name) appear in output records.
-enum class FetchError : std::uint8_t {
-  none,                ///< no error
-  bad_url,             ///< the URL does not parse
-  scheme,              ///< not http or https (the URL or a redirect target)
-  private_address,     ///< the URL or a redirect leads to a non-public address
-  dns,                 ///< the host name does not resolve
-  connect,             ///< no connection could be made
-  tls,                 ///< TLS handshake or certificate verification failed
-  timeout,             ///< connect timeout, overall deadline or low-speed limit reached
-  network,             ///< an established connection broke (reset, send or receive error)
-  too_many_redirects,  ///< more than FetchOptions::max_redirects redirects
-  http_status,         ///< the final response is neither 200 nor 206 (404, 500, ...)
-  bad_range,           ///< a 206 that does not match the range asked, or a body longer than it
-  protocol,            ///< other HTTP violations: body shorter than announced, bad encoding ...
-  byte_cap,            ///< the probe needed more than FetchOptions::byte_cap body bytes
-  truncated,           ///< probe: the image ended before its header did
-  malformed,           ///< probe: the header contradicts its format's specification
-  unsupported_format,  ///< probe: no known image format's magic bytes
-  internal,            ///< libcurl could not be set up, or a probe contract violation (a bug)
-};
-
-/// Stable snake_case name of a fetch error ("none", "dns", "private_address", ...).
-std::string_view fetch_error_name(FetchError error) noexcept;
-
-/// The fetch error for a probe error code (truncated, malformed, unsupported_format kept).
-FetchError fetch_error_from_probe(ErrorCode code) noexcept;
-
-/// A fetch error code with a human-readable message.
-struct FetchFailure {
-  FetchError code = FetchError::none;  ///< FetchError::none when there is no error
-  std::string message;                 ///< empty when there is no error
-  /// True when this holds an error.
-  explicit operator bool() const noexcept { return code != FetchError::none; }
-};
-
 /// Limits and permissions of a URL probe. The defaults are the safe ones.
 struct FetchOptions {
   /// Time allowed to open one connection (DNS, TCP, TLS).
@@ -104,21 +68,6 @@ struct FetchOptions {
   std::string ca_file;
   /// The User-Agent header.
   std::string user_agent = "facegate/0.1";
-};
-
-/// Result of probing one URL: the ProbeResult fields plus what the network did.
-struct FetchResult {
-  std::string url;                         ///< the URL as given
-  std::string final_url;                   ///< last URL gone to, after redirects (even refused)
-  ImageInfo info;                          ///< fields found (partial when error is set)
-  FetchFailure error;                      ///< FetchError::none on success
-  std::optional<std::uint64_t> file_size;  ///< total size from the server, when it said
-  std::uint64_t bytes_read = 0;            ///< body bytes handed to the probe
-  std::uint64_t bytes_transferred = 0;     ///< body bytes received, all requests together
-  long http_status = 0;                    ///< status of the last response; 0 when none came
-  std::uint32_t requests = 0;              ///< HTTP requests sent, redirects included
-  /// True when the probe reached its answer.
-  bool ok() const noexcept { return !error; }
 };
 
 /// Limits of a NetworkLoop.
@@ -157,7 +106,7 @@ class NetworkLoop {
 };
 
 /// Called once per URL with its result, from inside NetworkLoop::run().
-using FetchCallback = std::function<void(FetchResult result)>;
+using FetchCallback = std::function<void(ProbeResult result)>;
 
 /// Queues a probe of `url` on `loop`; `on_done` gets the result (always exactly once, also
 /// for URLs refused before any connection) while the loop runs.
@@ -165,10 +114,10 @@ void probe_url_async(NetworkLoop& loop, std::string url, const FetchOptions& opt
                      FetchCallback on_done);
 
 /// Probes one URL on a loop of its own.
-FetchResult probe_url(std::string_view url, const FetchOptions& options = {});
+ProbeResult probe_url(std::string_view url, const FetchOptions& options = {});
 
 /// Probes URLs concurrently on a loop of its own; one result per URL, in input order.
-std::vector<FetchResult> probe_urls(std::span<const std::string> urls,
+std::vector<ProbeResult> probe_urls(std::span<const std::string> urls,
                                     const FetchOptions& options = {},
                                     const NetworkLoopOptions& loop_options = {});
 
@@ -177,13 +126,13 @@ std::vector<FetchResult> probe_urls(std::span<const std::string> urls,
 /// address (any IPv4 spelling libcurl accepts, IPv6, IPv4-mapped) nor "localhost"
 /// (RFC 6761); bad_url, scheme or private_address otherwise. A host name's addresses are
 /// checked only when connecting.
-FetchError check_public_url(std::string_view url);
+ErrorCode check_public_url(std::string_view url);
 
-/// check_public_url(url) == FetchError::none: the check behind the rule `url.not_public`.
+/// check_public_url(url) == ErrorCode::none: the check behind the rule `url.not_public`.
 bool url_is_public(std::string_view url);
 
 /// True when `input` starts with a URL scheme and "://" ("https://...", "ftp://..."): the
-/// CLI's test for "URL, not a path". Non-http schemes then fail with FetchError::scheme.
+/// CLI's test for "URL, not a path". Non-http schemes then fail with ErrorCode::scheme.
 bool looks_like_url(std::string_view input) noexcept;
 
 }  // namespace facegate

@@ -214,6 +214,13 @@ struct LedgerReport {
   LedgerError error;                  ///< set when the ledger could not be read
 };
 
+/// The report as one JSON object: {"ledger": file, "since": "YYYY-MM-DD" or null, "model": name
+/// or null, "rows": [{"day", "model", "calls", "billed", "possibly_billed", "reused",
+/// "billed_without_price", "cost": [{"currency", "amount_micros"}], "possibly_billed_cost"}],
+/// "total": {the counts}} (the `facegate ledger --json` output).
+std::string report_to_json(const LedgerReport& report, const ReportFilter& filter,
+                           const std::filesystem::path& file);
+
 // ---------------------------------------------------------------------------------------------
 // The ledger
 

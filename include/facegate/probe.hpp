@@ -37,18 +37,42 @@ std::string_view format_name(Format format) noexcept;
 /// True for the formats whose dimensions the probe parses (jpeg, png, bmp, webp).
 bool format_is_parsed(Format format) noexcept;
 
-/// Why a probe failed. Stable names (see error_code_name) appear in output records.
+/// Why reading an image's header failed: one vocabulary for local files, memory, URLs and
+/// the pipeline. Stable names (see error_code_name) appear in output records.
 enum class ErrorCode : std::uint8_t {
   none,                ///< no error
+  // The image's own faults: the bytes were read, the header is not usable.
   truncated,           ///< input ended before the header was complete
   malformed,           ///< the header contradicts its format's specification
   unsupported_format,  ///< no known format's magic bytes
+  // The source's faults: the bytes could not be had.
+  io,                  ///< a local file, pipe or list could not be opened or read
+  bad_url,             ///< the URL does not parse
+  scheme,              ///< not http or https (the URL or a redirect target)
+  private_address,     ///< the URL or a redirect leads to a non-public address
+  dns,                 ///< the host name does not resolve
+  connect,             ///< no connection could be made
+  tls,                 ///< TLS handshake or certificate verification failed
+  timeout,             ///< connect timeout, overall deadline or low-speed limit reached
+  network,             ///< an established connection broke (reset, send or receive error)
+  too_many_redirects,  ///< more than FetchOptions::max_redirects redirects
+  http_status,         ///< the final response is neither 200 nor 206 (404, 500, ...)
+  bad_range,           ///< a 206 that does not match the range asked, or a body longer than it
+  protocol,            ///< other HTTP violations: body shorter than announced, bad encoding ...
+  byte_cap,            ///< the header needed more than the byte cap allows
+  // Neither: the caller's or facegate's.
   invalid_call,        ///< the caller broke the probe contract (bytes out of order)
-  io,                  ///< the local file could not be opened or read
+  bad_input,           ///< the input itself is unusable (a bad JSON Lines line, an unknown model)
+  cancelled,           ///< not checked: the run was cancelled before this input was done
+  internal,            ///< a setup failure (libcurl, memory) or a bug
 };
 
-/// Stable snake_case name of an error code ("truncated", "malformed", ...).
+/// Stable snake_case name of an error code ("truncated", "dns", "private_address", ...).
 std::string_view error_code_name(ErrorCode code) noexcept;
+
+/// True for the image's own faults (truncated, malformed, unsupported_format): the bytes were
+/// read and the header is unusable, as opposed to a source that could not be read.
+bool is_image_fault(ErrorCode code) noexcept;
 
 /// An error code with a human-readable message.
 struct Error {
@@ -120,12 +144,23 @@ class Probe {
   std::unique_ptr<detail::ProbeState> state_;
 };
 
-/// Result of probing a whole source.
+/// What the network did for a URL source.
+struct NetworkFacts {
+  std::string final_url;                    ///< last URL gone to, after redirects (even refused)
+  long http_status = 0;                     ///< status of the last response; 0 when none came
+  std::uint64_t bytes_transferred = 0;      ///< body bytes received, all requests together
+  std::uint32_t requests = 0;               ///< HTTP requests sent, redirects included
+  std::string etag;                         ///< the last response's ETag; empty when none
+  std::string last_modified;                ///< the last response's Last-Modified; empty when none
+};
+
+/// Result of reading one source's header, whatever the source: memory, file, pipe or URL.
 struct ProbeResult {
   ImageInfo info;                          ///< fields found (partial when error is set)
   Error error;                             ///< ErrorCode::none on success
   std::optional<std::uint64_t> file_size;  ///< total size in bytes when known
-  std::uint64_t bytes_read = 0;            ///< bytes the driver read from the source
+  std::uint64_t bytes_read = 0;            ///< bytes handed to the probe
+  std::optional<NetworkFacts> network;     ///< set for URL sources
   /// True when the probe reached its answer.
   bool ok() const noexcept { return !error; }
 };

@@ -230,11 +230,11 @@ std::optional<Money> price_per_image(const ModelRules& rules, std::string_view c
 // ---------------------------------------------------------------------------------------------
 // Evaluating
 
-/// Where the image comes from, as far as the service's fetcher is concerned.
+/// Where the image comes from.
 enum class SourceKind : std::uint8_t {
-  public_url,      ///< an http(s) URL the service can fetch
-  local_file,      ///< a local path: must be uploaded first (url.not_public, info)
-  non_public_url,  ///< a private, loopback or link-local address (url.not_public rejects)
+  url,         ///< a URL: the service fetches it itself (Subject::url)
+  local_file,  ///< a local path: must be uploaded first (url.not_public, info)
+  memory,      ///< bytes in memory: must be uploaded first, like a local file
 };
 
 /// One request parameter, e.g. {"ratio", "3:4"}.
@@ -248,14 +248,21 @@ struct Parameter {
 /// The facts evaluate() judges.
 struct Subject {
   ImageInfo image;                         ///< the probe's answer (possibly partial on error)
-  Error probe_error;                       ///< ErrorCode::none when the probe succeeded
+  /// The source stage's error: an image fault (truncated ...), io, or a network error.
+  Error probe_error;
   std::optional<std::uint64_t> file_size;  ///< bytes, when known
-  SourceKind source = SourceKind::public_url;  ///< where the image comes from
+  SourceKind source = SourceKind::url;     ///< where the image comes from
+  /// For SourceKind::url, the URL as it would be sent; empty = a URL known to be fetchable,
+  /// whose header `image` holds. A URL the service cannot fetch (bad URL, a scheme the model
+  /// does not take, a non-public address) is judged on that alone: no image rule applies.
+  /// A scheme the model takes that facegate does not fetch (oss://) leaves the image unread:
+  /// its parameters are judged and the decision is at best unknown.
+  std::string url;
+  /// The service can reach private addresses (a test double or an intranet deployment):
+  /// url.not_public does not apply to them.
+  bool private_network_reachable = false;
   std::vector<Parameter> parameters;       ///< request parameters given by the user
   bool strict = false;                     ///< inferred and ambiguous rules reject instead of warn
-  /// False when the image was never fetched (a non-public URL, or an oss:// URL that only the
-  /// service resolves): image rules are not judged and the decision is at best unknown.
-  bool header_read = true;
 };
 
 /// A Subject holding a probe's image, error and file size.
@@ -287,7 +294,8 @@ std::string_view severity_name(Severity severity) noexcept;
 /// size.{width,height}_{below_min,above_max}, size.short_side_below_min,
 /// size.long_side_above_max, size.unknown, aspect.above_max, file_size.above_max,
 /// file_size.ambiguous, file_size.unknown, param.<name>.invalid, param.<name>.missing,
-/// param.<name>.unknown, url.not_public, image.not_read, probe.<error_code_name>.
+/// param.<name>.unknown, url.not_public, url.scheme, url.malformed, image.not_read,
+/// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors).
 struct Finding {
   std::string code;     ///< stable code, see above
   Severity severity = Severity::info;  ///< weight
@@ -315,8 +323,9 @@ struct Verdict {
 /// (documented, or strict): liveportrait-detect without a file size is unknown,
 /// wan2.2-s2v-detect (no size rule) passes. A probe error other than unsupported_format gives
 /// probe.<error_code_name> and decision error; unsupported_format is judged as format.unknown.
-/// A local file gets url.not_public as info (it can be uploaded, even when strict); a
-/// non-public URL rejects (the service can never fetch it).
+/// A local file gets url.not_public as info (it can be uploaded, even when strict). A URL the
+/// service cannot fetch rejects with url.malformed, url.scheme or url.not_public and nothing
+/// else; a network failure gives fetch.<error_code_name> and decision error.
 Verdict evaluate(const ModelRules& rules, const Subject& subject);
 
 /// The parameters to send: for each of the model's parameters in rule order, the given value,

@@ -1,4 +1,5 @@
 // Reading the ledger: spend per model and day, and every row as JSON.
+#include <cstdio>
 #include <algorithm>
 
 #include "ledger/internal.hpp"
@@ -131,5 +132,67 @@ LedgerError Ledger::export_rows(const std::function<void(std::string_view line)>
   }
   return {};
 }
+
+
+namespace {
+
+void write_amounts(detail::JsonWriter& json, const std::vector<Money>& amounts) {
+  json.begin_array();
+  for (const Money& money : amounts) {
+    json.begin_object();
+    json.key("currency").string(money.currency);
+    json.key("amount_micros").number(money.amount_micros);
+    json.end_object();
+  }
+  json.end_array();
+}
+
+void write_counts(detail::JsonWriter& json, const LedgerReportRow& row) {
+  json.key("calls").number(row.calls);
+  json.key("billed").number(row.billed);
+  json.key("possibly_billed").number(row.possibly_billed);
+  json.key("reused").number(row.reused);
+  json.key("billed_without_price").number(row.billed_without_price);
+  json.key("cost");
+  write_amounts(json, row.cost);
+  json.key("possibly_billed_cost");
+  write_amounts(json, row.possibly_billed_cost);
+}
+
+}  // namespace
+
+std::string report_to_json(const LedgerReport& report, const ReportFilter& filter,
+                           const std::filesystem::path& file) {
+  detail::JsonWriter json;
+  json.begin_object();
+  json.key("ledger").string(file.string());
+  json.key("since");
+  if (filter.since) {
+    const std::chrono::year_month_day day{*filter.since};
+    char text[16];
+    std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(day.year()),
+                  static_cast<unsigned>(day.month()), static_cast<unsigned>(day.day()));
+    json.string(text);
+  } else {
+    json.null();
+  }
+  json.key("model").optional_string(filter.model ? std::optional<std::string_view>(*filter.model)
+                                                 : std::nullopt);
+  json.key("rows").begin_array();
+  for (const LedgerReportRow& row : report.rows) {
+    json.begin_object();
+    json.key("day").string(row.day);
+    json.key("model").string(row.model);
+    write_counts(json, row);
+    json.end_object();
+  }
+  json.end_array();
+  json.key("total").begin_object();
+  write_counts(json, report.total);
+  json.end_object();
+  json.end_object();
+  return json.take();
+}
+
 
 }  // namespace facegate

@@ -41,8 +41,9 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
         options_(options),
         policy_(policy),
         on_done_(std::move(on_done)),
-        guard_(address_policy(options)) {
-    result_.url = std::move(url);
+        guard_(address_policy(options)),
+        url_(std::move(url)) {
+    result_.network.emplace();
   }
 
   void start();
@@ -65,13 +66,13 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   void on_transfer_start();
   void on_transfer_done(CURLcode code);
   void judge_response();
-  void refuse(FetchError code, std::string message);
+  void refuse(ErrorCode code, std::string message);
   std::size_t on_body(std::span<const std::byte> bytes);
   /// Returns line.size() to go on, 0 to stop the transfer.
   std::size_t on_header(std::string_view line);
   void feed(std::uint64_t offset, std::span<const std::byte> bytes);
-  std::size_t stop_with(FetchError code, std::string message);
-  void fail(FetchError code, std::string message);
+  std::size_t stop_with(ErrorCode code, std::string message);
+  void fail(ErrorCode code, std::string message);
   void deliver();
 
   TransferLoop& loop_;
@@ -82,7 +83,9 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   std::unique_ptr<CURL, EasyDeleter> easy_;
   char error_buffer_[CURL_ERROR_SIZE] = {};
   Probe probe_;
-  FetchResult result_;
+  const std::string url_;  // as given
+  ProbeResult result_;     // result_.network is always set
+  NetworkFacts& net() { return *result_.network; }
   std::optional<TransferLoop::Clock::time_point> deadline_;
   std::uint32_t transfers_ = 0;
   std::uint32_t redirects_ = 0;
@@ -95,11 +98,11 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   std::uint64_t body_first_ = 0;
   std::optional<std::uint64_t> body_length_;
   std::uint64_t body_received_ = 0;  // body bytes of this response (within body_length_)
-  FetchFailure failure_;             // why a callback stopped or refused this response
+  Error failure_;             // why a callback stopped or refused this response
 };
 
 void HeaderFetch::start() {
-  const FetchFailure early = check_url(result_.url, address_policy(options_));
+  const Error early = check_url(url_, address_policy(options_));
   if (early) {
     loop_.post([self = shared_from_this(), early] { self->fail(early.code, early.message); });
     return;
@@ -108,7 +111,7 @@ void HeaderFetch::start() {
   const CURLcode configured = easy_ ? configure() : CURLE_FAILED_INIT;
   if (configured != CURLE_OK) {
     loop_.post([self = shared_from_this(), configured] {
-      self->fail(FetchError::internal,
+      self->fail(ErrorCode::internal,
                  std::string("cannot set up the transfer: ") + curl_easy_strerror(configured));
     });
     return;
@@ -136,21 +139,21 @@ CURLcode HeaderFetch::configure() {
 
 void HeaderFetch::request_next() {
   if (deadline_ && TransferLoop::Clock::now() >= *deadline_) {
-    return fail(FetchError::timeout, "deadline of " + std::to_string(options_.deadline.count()) +
+    return fail(ErrorCode::timeout, "deadline of " + std::to_string(options_.deadline.count()) +
                                          " ms passed after " + std::to_string(transfers_) +
                                          " range requests");
   }
   if (transfers_ >= kMaxRangeRequests) {
-    return fail(FetchError::protocol, "the server answered " + std::to_string(transfers_) +
+    return fail(ErrorCode::protocol, "the server answered " + std::to_string(transfers_) +
                                           " range requests without completing the header");
   }
-  const std::uint64_t used = result_.bytes_transferred;
+  const std::uint64_t used = net().bytes_transferred;
   const std::uint64_t budget = options_.byte_cap > used ? options_.byte_cap - used : 0;
   const std::optional<PlannedRange> range =
       plan_range(probe_.want(), transfers_, policy_, budget, result_.file_size);
   if (!range) {
     if (budget == 0) {
-      return fail(FetchError::byte_cap, "the header needs more than the byte cap of " +
+      return fail(ErrorCode::byte_cap, "the header needs more than the byte cap of " +
                                             std::to_string(options_.byte_cap) + " bytes");
     }
     probe_.finish();  // the probe wants bytes at or past the end of the file
@@ -163,12 +166,12 @@ void HeaderFetch::request_next() {
   body_first_ = 0;
   body_length_.reset();
   body_received_ = 0;
-  failure_ = FetchFailure{};
+  failure_ = Error{};
   error_buffer_[0] = '\0';
   guard_.reset_refusal();
 
   // Further ranges go straight to where the redirects led.
-  const std::string& target = transfers_ == 0 ? result_.url : result_.final_url;
+  const std::string& target = transfers_ == 0 ? url_ : net().final_url;
   const std::string range_value = range_text(asked_);
   CURL* easy = easy_.get();
   CURLcode code = set_transfer_url(easy, target);
@@ -178,7 +181,7 @@ void HeaderFetch::request_next() {
     code = curl_easy_setopt(easy, CURLOPT_MAXREDIRS, long{left});
   }
   if (code != CURLE_OK) {
-    return fail(FetchError::internal,
+    return fail(ErrorCode::internal,
                 std::string("cannot set up the request: ") + curl_easy_strerror(code));
   }
   loop_.add(
@@ -206,11 +209,11 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
   char* effective_url = nullptr;
   if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective_url) == CURLE_OK &&
       effective_url != nullptr) {
-    result_.final_url = effective_url;
+    net().final_url = effective_url;
   }
   long status = 0;
   if (curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status != 0) {
-    result_.http_status = status;
+    net().http_status = status;
   }
   // A response without a body never reached the write callback.
   if (mode_ == BodyMode::unjudged && code == CURLE_OK) judge_response();
@@ -224,9 +227,9 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
   if (code != CURLE_OK) {
     if (!guard_.refusal().empty() &&
         (code == CURLE_COULDNT_CONNECT || code == CURLE_ABORTED_BY_CALLBACK)) {
-      return fail(FetchError::private_address, guard_.refusal());
+      return fail(ErrorCode::private_address, guard_.refusal());
     }
-    return fail(fetch_error_from_curl(code), curl_error_text(code, error_buffer_));
+    return fail(error_code_from_curl(code), curl_error_text(code, error_buffer_));
   }
   if (mode_ == BodyMode::stream) {
     probe_.finish();
@@ -234,16 +237,16 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
   }
   // BodyMode::range: the response ended normally.
   if (body_received_ < *body_length_) {
-    return fail(FetchError::bad_range, "the 206 body has " + std::to_string(body_received_) +
+    return fail(ErrorCode::bad_range, "the 206 body has " + std::to_string(body_received_) +
                                            " bytes, its Content-Range announces " +
                                            std::to_string(*body_length_));
   }
   request_next();
 }
 
-void HeaderFetch::refuse(FetchError code, std::string message) {
+void HeaderFetch::refuse(ErrorCode code, std::string message) {
   mode_ = BodyMode::refused;
-  failure_ = FetchFailure{code, std::move(message)};
+  failure_ = Error{code, std::move(message)};
 }
 
 // Decides, once the status and headers are in, how the body maps to file offsets.
@@ -251,23 +254,27 @@ void HeaderFetch::judge_response() {
   long status = 0;
   curl_easy_getinfo(easy_.get(), CURLINFO_RESPONSE_CODE, &status);
   const std::optional<ContentRange>& range = fields_.content_range;
+  if (status == 200 || status == 206) {
+    net().etag = fields_.etag;
+    net().last_modified = fields_.last_modified;
+  }
   if (status == 206) {
     if (fields_.multipart) {
-      return refuse(FetchError::bad_range, "206 multipart/byteranges for a single range");
+      return refuse(ErrorCode::bad_range, "206 multipart/byteranges for a single range");
     }
     if (!range || !range->first) {
-      return refuse(FetchError::bad_range, fields_.has_content_range
+      return refuse(ErrorCode::bad_range, fields_.has_content_range
                                                ? "206 with an invalid Content-Range"
                                                : "206 without Content-Range");
     }
     // RFC 9110 14.4: the server may send less than asked, never other bytes.
     if (*range->first != asked_.offset || *range->last >= asked_.offset + asked_.length) {
-      return refuse(FetchError::bad_range, "asked bytes " + range_text(asked_) +
+      return refuse(ErrorCode::bad_range, "asked bytes " + range_text(asked_) +
                                                ", the 206 says bytes " +
                                                content_range_text(*range));
     }
     if (!fields_.identity_encoded()) {
-      return refuse(FetchError::bad_range, "206 with Content-Encoding '" +
+      return refuse(ErrorCode::bad_range, "206 with Content-Encoding '" +
                                                fields_.content_encoding +
                                                "': its offsets are not the file's");
     }
@@ -290,7 +297,7 @@ void HeaderFetch::judge_response() {
     result_.file_size = range->total;
     return;
   }
-  refuse(FetchError::http_status, "HTTP status " + std::to_string(status));
+  refuse(ErrorCode::http_status, "HTTP status " + std::to_string(status));
 }
 
 std::size_t HeaderFetch::write_callback(char* data, std::size_t size, std::size_t count,
@@ -304,8 +311,8 @@ std::size_t HeaderFetch::header_callback(char* data, std::size_t size, std::size
   return static_cast<HeaderFetch*>(self)->on_header(std::string_view(data, size * count));
 }
 
-std::size_t HeaderFetch::stop_with(FetchError code, std::string message) {
-  failure_ = FetchFailure{code, std::move(message)};
+std::size_t HeaderFetch::stop_with(ErrorCode code, std::string message) {
+  failure_ = Error{code, std::move(message)};
   return CURL_WRITEFUNC_ERROR;
 }
 
@@ -313,7 +320,7 @@ std::size_t HeaderFetch::on_header(std::string_view line) {
   if (line.starts_with("HTTP/")) header_bytes_ = 0;  // a new response (redirect, 1xx)
   header_bytes_ += line.size();
   if (header_bytes_ > kMaxResponseHeaderBytes) {
-    failure_ = FetchFailure{FetchError::protocol, "response headers exceed 64 KiB"};
+    failure_ = Error{ErrorCode::protocol, "response headers exceed 64 KiB"};
     return 0;
   }
   fields_.read_line(line);
@@ -325,10 +332,10 @@ std::size_t HeaderFetch::on_body(std::span<const std::byte> bytes) {
   if (mode_ == BodyMode::refused || mode_ == BodyMode::past_end) return CURL_WRITEFUNC_ERROR;
 
   const std::size_t received = bytes.size();
-  const std::uint64_t before = result_.bytes_transferred;
-  result_.bytes_transferred += received;
+  const std::uint64_t before = net().bytes_transferred;
+  net().bytes_transferred += received;
   // The byte cap holds whatever the server announced: bytes past it are never used.
-  const bool over_cap = result_.bytes_transferred > options_.byte_cap;
+  const bool over_cap = net().bytes_transferred > options_.byte_cap;
   if (over_cap) {
     bytes = bytes.first(before < options_.byte_cap ? options_.byte_cap - before : 0);
   }
@@ -349,12 +356,12 @@ std::size_t HeaderFetch::on_body(std::span<const std::byte> bytes) {
     return drain ? received : CURL_WRITEFUNC_ERROR;
   }
   if (past_range) {
-    return stop_with(FetchError::bad_range,
+    return stop_with(ErrorCode::bad_range,
                      "the 206 body is longer than its Content-Range (" +
                          std::to_string(*body_length_) + " bytes)");
   }
   if (over_cap) {
-    return stop_with(FetchError::byte_cap, "the header needs more than the byte cap of " +
+    return stop_with(ErrorCode::byte_cap, "the header needs more than the byte cap of " +
                                                std::to_string(options_.byte_cap) + " bytes");
   }
   return received;
@@ -373,19 +380,19 @@ void HeaderFetch::feed(std::uint64_t offset, std::span<const std::byte> bytes) {
   probe_.feed(offset, bytes);
 }
 
-void HeaderFetch::fail(FetchError code, std::string message) {
+void HeaderFetch::fail(ErrorCode code, std::string message) {
   result_.info = probe_.info();
-  result_.error = FetchFailure{code, std::move(message)};
-  result_.requests = guard_.requests_sent();
+  result_.error = Error{code, std::move(message)};
+  net().requests = guard_.requests_sent();
   if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_));
 }
 
 void HeaderFetch::deliver() {
   result_.info = probe_.info();
   if (probe_.status() == Status::error) {
-    result_.error = FetchFailure{fetch_error_from_probe(probe_.error().code), probe_.error().message};
+    result_.error = probe_.error();
   }
-  result_.requests = guard_.requests_sent();
+  net().requests = guard_.requests_sent();
   if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_));
 }
 

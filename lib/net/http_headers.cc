@@ -93,6 +93,10 @@ void ResponseFields::read_line(std::string_view line) {
   } else if (equals_ignoring_case(name, "content-encoding")) {
     if (!content_encoding.empty()) content_encoding += ',';
     for (char c : value) content_encoding += lower(c);
+  } else if (equals_ignoring_case(name, "etag")) {
+    etag = std::string(value);
+  } else if (equals_ignoring_case(name, "last-modified")) {
+    last_modified = std::string(value);
   } else if (equals_ignoring_case(name, "content-type")) {
     multipart = starts_with_ignoring_case(value, "multipart/byteranges");
   }

@@ -30,6 +30,8 @@ struct ResponseFields {
   std::optional<std::uint64_t> content_length;
   std::string content_encoding;  ///< lower case, comma-joined when repeated; empty when absent
   bool multipart = false;        ///< Content-Type multipart/byteranges
+  std::string etag;              ///< the ETag value as sent (validators: the ledger's identity)
+  std::string last_modified;     ///< the Last-Modified value as sent
 
   /// True when the body is the representation itself (no encoding, or "identity").
   bool identity_encoded() const { return content_encoding.empty() || content_encoding == "identity"; }

@@ -145,6 +145,10 @@ void TransferLoop::run_due_tasks() {
   }
 }
 
+void TransferLoop::wakeup() noexcept {
+  if (multi_ != nullptr) curl_multi_wakeup(multi_);
+}
+
 bool TransferLoop::has_work() const noexcept {
   return !running_.empty() || !queued_.empty() || !tasks_.empty();
 }

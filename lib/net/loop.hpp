@@ -47,6 +47,8 @@ class TransferLoop {
   bool run_for(std::chrono::milliseconds max_wait);
   /// See NetworkLoop::run.
   void run();
+  /// Ends the loop's current wait early. The one member that is safe from any thread.
+  void wakeup() noexcept;
   /// True when transfers or tasks are left.
   bool has_work() const noexcept;
 

@@ -84,16 +84,16 @@ CURLcode set_transfer_url(CURL* easy, const std::string& url) {
   return curl_easy_setopt(easy, CURLOPT_PIPEWAIT, https ? 1L : 0L);
 }
 
-FetchError fetch_error_from_curl(CURLcode code) noexcept {
+ErrorCode error_code_from_curl(CURLcode code) noexcept {
   switch (code) {
-    case CURLE_OK: return FetchError::none;
-    case CURLE_UNSUPPORTED_PROTOCOL: return FetchError::scheme;
-    case CURLE_URL_MALFORMAT: return FetchError::bad_url;
+    case CURLE_OK: return ErrorCode::none;
+    case CURLE_UNSUPPORTED_PROTOCOL: return ErrorCode::scheme;
+    case CURLE_URL_MALFORMAT: return ErrorCode::bad_url;
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return FetchError::dns;
-    case CURLE_COULDNT_CONNECT: return FetchError::connect;
-    case CURLE_OPERATION_TIMEDOUT: return FetchError::timeout;
-    case CURLE_TOO_MANY_REDIRECTS: return FetchError::too_many_redirects;
+    case CURLE_COULDNT_RESOLVE_PROXY: return ErrorCode::dns;
+    case CURLE_COULDNT_CONNECT: return ErrorCode::connect;
+    case CURLE_OPERATION_TIMEDOUT: return ErrorCode::timeout;
+    case CURLE_TOO_MANY_REDIRECTS: return ErrorCode::too_many_redirects;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -108,24 +108,24 @@ FetchError fetch_error_from_curl(CURLcode code) noexcept {
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_CLIENTCERT:
-    case CURLE_USE_SSL_FAILED: return FetchError::tls;
+    case CURLE_USE_SSL_FAILED: return ErrorCode::tls;
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING: return FetchError::network;
+    case CURLE_GOT_NOTHING: return ErrorCode::network;
     case CURLE_PARTIAL_FILE:
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_BAD_CONTENT_ENCODING:
-    case CURLE_RANGE_ERROR: return FetchError::protocol;
+    case CURLE_RANGE_ERROR: return ErrorCode::protocol;
     case CURLE_OUT_OF_MEMORY:
     case CURLE_FAILED_INIT:
     case CURLE_BAD_FUNCTION_ARGUMENT:
     case CURLE_NOT_BUILT_IN:
     case CURLE_UNKNOWN_OPTION:
     case CURLE_WRITE_ERROR:
-    case CURLE_ABORTED_BY_CALLBACK: return FetchError::internal;
-    default: return FetchError::network;
+    case CURLE_ABORTED_BY_CALLBACK: return ErrorCode::internal;
+    default: return ErrorCode::network;
   }
 }
 

@@ -1,6 +1,6 @@
 // What every facegate transfer carries, whoever makes it (header fetches, the face-detect
 // client): the connected-address check, the protocol/redirect/timeout/TLS/proxy options, and
-// the mapping of libcurl results to FetchError.
+// the mapping of libcurl results to ErrorCode.
 #pragma once
 
 #include <curl/curl.h>
@@ -69,9 +69,9 @@ CURLcode set_safe_transfer_options(CURL* easy, const FetchOptions& options, long
 /// (ALPN), and waiting there puts a host's transfers on one HTTP/1.1 connection in turn.
 CURLcode set_transfer_url(CURL* easy, const std::string& url);
 
-/// The FetchError for a libcurl result (CURLE_OK -> none). Results that only the caller can
+/// The ErrorCode for a libcurl result (CURLE_OK -> none). Results that only the caller can
 /// interpret (a write callback that stopped the transfer) map to internal.
-FetchError fetch_error_from_curl(CURLcode code) noexcept;
+ErrorCode error_code_from_curl(CURLcode code) noexcept;
 
 /// The libcurl error text for `code`, preferring the transfer's error buffer when it has one.
 std::string curl_error_text(CURLcode code, const char* error_buffer);

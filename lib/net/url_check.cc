@@ -45,28 +45,28 @@ bool is_localhost_name(std::string_view host) {
 
 }  // namespace
 
-FetchFailure check_url(std::string_view url, const AddressPolicy& policy) {
+Error check_url(std::string_view url, const AddressPolicy& policy) {
   std::unique_ptr<CURLU, UrlDeleter> parsed(curl_url());
-  if (!parsed) return {FetchError::internal, "out of memory parsing a URL"};
+  if (!parsed) return {ErrorCode::internal, "out of memory parsing a URL"};
   const std::string text(url);
   // CURLU_NON_SUPPORT_SCHEME: any scheme parses, so that "ftp://" says scheme, not bad_url.
   const CURLUcode set = curl_url_set(parsed.get(), CURLUPART_URL, text.c_str(),
                                      CURLU_NON_SUPPORT_SCHEME);
   if (set != CURLUE_OK) {
-    return {FetchError::bad_url, std::string("not a URL: ") + curl_url_strerror(set)};
+    return {ErrorCode::bad_url, std::string("not a URL: ") + curl_url_strerror(set)};
   }
   const CurlString scheme = url_part(parsed.get(), CURLUPART_SCHEME);
   const std::string scheme_name = scheme ? lower_case(scheme.get()) : "";
   if (scheme_name != "http" && scheme_name != "https") {
-    return {FetchError::scheme, "scheme '" + scheme_name + "' is not http or https"};
+    return {ErrorCode::scheme, "scheme '" + scheme_name + "' is not http or https"};
   }
   const CurlString host = url_part(parsed.get(), CURLUPART_HOST);
-  if (!host) return {FetchError::bad_url, "URL has no host"};
+  if (!host) return {ErrorCode::bad_url, "URL has no host"};
   const std::string_view host_name = host.get();
   std::optional<AddressScope> scope = literal_address_scope(host_name);
   if (!scope && is_localhost_name(host_name)) scope = AddressScope::loopback;
   if (scope && !policy.allows(*scope)) {
-    return {FetchError::private_address, "host " + std::string(host_name) + " is a " +
+    return {ErrorCode::private_address, "host " + std::string(host_name) + " is a " +
                                              std::string(address_scope_name(*scope)) +
                                              " address"};
   }

@@ -11,6 +11,6 @@ namespace facegate::detail {
 /// none when `url` parses, its scheme is http or https, and its host is not a literal address
 /// (or "localhost", RFC 6761 6.3) outside `policy`; otherwise the failure with a message.
 /// libcurl's URL parser normalizes IPv4 spellings first ("2130706433", "0x7f.1" -> 127.0.0.1).
-FetchFailure check_url(std::string_view url, const AddressPolicy& policy);
+Error check_url(std::string_view url, const AddressPolicy& policy);
 
 }  // namespace facegate::detail

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "facegate/fetch.hpp"
 #include "facegate/rules.hpp"
 
 namespace facegate {
@@ -57,7 +58,11 @@ class Evaluation {
   Evaluation(const ModelRules& rules, const Subject& subject) : rules_(rules), subject_(subject) {}
 
   Verdict run() {
-    if (subject_.header_read) {
+    if (!check_source()) {
+      verdict_.decision = decide();
+      return std::move(verdict_);
+    }
+    if (header_read_) {
       check_probe();
       check_format();
       check_dimensions();
@@ -66,7 +71,6 @@ class Evaluation {
       note_unread_image();
     }
     check_parameters();
-    check_url();
     verdict_.decision = decide();
     return std::move(verdict_);
   }
@@ -80,6 +84,79 @@ class Evaluation {
 
   bool probe_failed() const {
     return subject_.probe_error && subject_.probe_error.code != ErrorCode::unsupported_format;
+  }
+
+  bool scheme_is_accepted(std::string_view url) const {
+    const std::string_view scheme = url.substr(0, url.find(':'));
+    return std::any_of(rules_.urls.schemes.begin(), rules_.urls.schemes.end(),
+                       [&](const std::string& accepted) {
+                         return std::equal(accepted.begin(), accepted.end(), scheme.begin(),
+                                           scheme.end(), [](char a, char b) {
+                                             return a == (b >= 'A' && b <= 'Z' ? b + 32 : b);
+                                           });
+                       });
+  }
+
+  // Where the image comes from, judged before its bytes. Returns false when the source alone
+  // decides (the service can never fetch the URL, or the fetch failed): nothing else is judged.
+  bool check_source() {
+    const std::string limit = "public http(s) URL";
+    const Severity url_severity = rule_severity(rules_.urls.source, subject_.strict);
+    switch (subject_.source) {
+      case SourceKind::local_file:
+      case SourceKind::memory:
+        // The user may upload the bytes: their content is what facegate judges, so this is a
+        // note, never a warning or a rejection.
+        add("url.not_public", Severity::info,
+            "the service fetches only public http(s) URLs; upload this local file first", limit,
+            subject_.source == SourceKind::memory ? "bytes in memory" : "local file");
+        return true;
+      case SourceKind::url: break;
+    }
+    const ErrorCode url_fault =
+        subject_.url.empty() ? ErrorCode::none : check_public_url(subject_.url);
+    if (url_fault == ErrorCode::scheme && scheme_is_accepted(subject_.url)) {
+      header_read_ = false;  // oss://: only the service resolves it (docs/service.md, URLs)
+      return true;
+    }
+    if (url_fault == ErrorCode::bad_url) {
+      add("url.malformed", url_severity, "not a valid URL: the service cannot fetch it", limit,
+          "malformed URL");
+      return false;
+    }
+    if (url_fault == ErrorCode::scheme) {
+      const std::string scheme = subject_.url.substr(0, subject_.url.find(':'));
+      add("url.scheme", url_severity,
+          "the service fetches only " + scheme_list() + " URLs, not " + scheme + "://" +
+              source_suffix(rules_.urls.source),
+          scheme_list(), scheme);
+      return false;
+    }
+    const bool private_refused = url_fault == ErrorCode::private_address ||
+                                 subject_.probe_error.code == ErrorCode::private_address;
+    if (private_refused && !subject_.private_network_reachable) {
+      add("url.not_public", url_severity,
+          "the service cannot fetch an address in a private, loopback or link-local range" +
+              source_suffix(rules_.urls.source),
+          limit, "non-public URL");
+      return false;
+    }
+    const ErrorCode fault = subject_.probe_error.code;
+    if (fault != ErrorCode::none && !is_image_fault(fault) && fault != ErrorCode::io) {
+      const std::string name(error_code_name(fault));
+      add("fetch." + name, Severity::error, subject_.probe_error.message, {}, name);
+      return false;
+    }
+    return true;
+  }
+
+  std::string scheme_list() const {
+    std::string list;
+    for (const std::string& scheme : rules_.urls.schemes) {
+      if (!list.empty()) list += ", ";
+      list += scheme;
+    }
+    return list;
   }
 
   // A failed probe (other than "no known magic bytes", which is a format fact) leaves nothing
@@ -257,27 +334,6 @@ class Evaluation {
     }
   }
 
-  // A local path cannot be fetched, but the user may upload the file: its content is what
-  // facegate judges, so a local file gets a note, never a warning or a rejection. An address in a
-  // private, loopback or link-local range can never be fetched: that rejects.
-  void check_url() {
-    const std::string limit = "public http(s) URL";
-    switch (subject_.source) {
-      case SourceKind::public_url: return;
-      case SourceKind::local_file:
-        add("url.not_public", Severity::info,
-            "the service fetches only public http(s) URLs; upload this local file first", limit,
-            "local file");
-        return;
-      case SourceKind::non_public_url:
-        add("url.not_public", rule_severity(rules_.urls.source, subject_.strict),
-            "the service cannot fetch an address in a private, loopback or link-local range" +
-                source_suffix(rules_.urls.source),
-            limit, "non-public URL");
-        return;
-    }
-  }
-
   Decision decide() const {
     auto any = [&](Severity severity) {
       return std::any_of(verdict_.findings.begin(), verdict_.findings.end(),
@@ -293,6 +349,7 @@ class Evaluation {
   const Subject& subject_;
   Verdict verdict_;
   bool missing_fact_ = false;
+  bool header_read_ = true;  // false for a URL only the service resolves (oss://)
 };
 
 }  // namespace

@@ -8,43 +8,45 @@
 #include <string>
 #include <vector>
 
-#include "facegate/rules.hpp"
-#include "records.hpp"
+#include "facegate/check.hpp"
+#include "inputs.hpp"
 
 namespace facegate::cli {
 
-inline constexpr int kExitOk = 0;      ///< every input probed / passed
-inline constexpr int kExitFailed = 1;  ///< some input failed / did not pass
-inline constexpr int kExitUsage = 2;   ///< bad command line or unusable option value
+inline constexpr int kExitOk = 0;           ///< every input probed / passed
+inline constexpr int kExitFailed = 1;       ///< some input failed / did not pass
+inline constexpr int kExitUsage = 2;        ///< bad command line or unusable option value
+inline constexpr int kExitWrite = 3;        ///< the records could not be written (stdout)
+inline constexpr int kExitInterrupted = 130;  ///< stopped by SIGINT or SIGTERM (128 + 2)
 
 /// Where a command writes.
 struct Streams {
-  std::istream& in;   ///< inputs for '-'
+  std::istream& in;   ///< standard input
   std::ostream& out;  ///< records
   std::ostream& err;  ///< summary and notices
 };
 
-/// Options of `facegate probe`.
-struct ProbeOptions {
-  bool json = false;
-  std::vector<std::string> inputs;
-  ProbeSettings settings;
+/// In which order records are printed.
+enum class RecordOrder : std::uint8_t {
+  input,       ///< input order: each record once it and every record before it are done
+  completion,  ///< as each input completes
 };
 
-/// Options of `facegate check`.
-struct CheckOptions {
-  std::string model;
-  std::optional<std::string> ratio;
-  std::optional<std::string> rules_file;
-  bool json = false;
-  bool strict = false;
-  bool offline = false;
-  bool dry_run = false;
-  std::string base_url;
-  std::optional<std::uint32_t> requests_per_second;
-  bool retry_ambiguous = false;
-  std::vector<std::string> inputs;
-  ProbeSettings settings;
+/// Options of `facegate probe` and `facegate check` (probe: no model).
+struct RunOptions {
+  bool probe_only = false;                  ///< `facegate probe`
+  bool json = false;                        ///< JSON Lines instead of a table
+  RecordOrder order = RecordOrder::input;   ///< record order
+  std::size_t reorder_window = 4096;        ///< input order: records held at most
+  InputFormat input_format = InputFormat::lines;  ///< how lists and stdin are read
+  std::optional<bool> progress;             ///< nullopt: when stderr is a terminal
+  std::optional<std::string> ratio;         ///< --ratio
+  std::optional<std::string> rules_file;    ///< --rules
+  bool offline = false;                     ///< --offline
+  bool dry_run = false;                     ///< --dry-run
+  double grace_seconds = 10;                ///< --grace
+  std::vector<std::string> inputs;          ///< the INPUT arguments
+  CheckerOptions checker;                   ///< model, strict, fetch and detect settings
 };
 
 /// Options of `facegate rules`.
@@ -62,13 +64,10 @@ std::optional<RuleSet> load_rules_or_report(const std::optional<std::string>& fi
 const ModelRules* find_model_or_report(const RuleSet& rules, std::string_view name,
                                        std::ostream& err);
 
-/// `facegate probe`: one record per input, in input order.
-int run_probe(const ProbeOptions& options, Streams io);
-
-/// `facegate check`: one verdict per input, in input order, then a summary on stderr.
-int run_check(const CheckOptions& options, Streams io);
+/// `facegate probe` and `facegate check`: one record per input, streamed, then the summary.
+int run_inputs(RunOptions options);
 
 /// `facegate rules`: the rules as a table or JSON.
-int run_rules(const RulesOptions& options, Streams io);
+int run_rules(const RulesOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace facegate::cli

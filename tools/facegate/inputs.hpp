@@ -1,24 +1,66 @@
-// Command-line inputs: paths, URLs, '-' (one input a line on stdin) and '@FILE' (a list file).
+// Command-line inputs, read lazily: paths, URLs, '-' (stdin) and '@FILE' (a list file), as
+// plain lines or JSON Lines.
 #pragma once
 
-#include <istream>
+#include <atomic>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "facegate/check.hpp"
+
 namespace facegate::cli {
 
-/// One input to probe or check, in command-line order.
-struct Input {
-  enum class Kind { path, url, list_error };
-  Kind kind = Kind::path;
-  std::string source;   ///< the text as given (path or URL), or the list argument that failed
-  std::string problem;  ///< for list_error: why the list could not be read
+/// How list files and stdin are read.
+enum class InputFormat : std::uint8_t {
+  lines,  ///< one path or URL a line
+  jsonl,  ///< one object a line: {"source", "id"?, "model"?, "ratio"?}
 };
 
-/// Expands the arguments: '-' reads lines from `standard_input`, '@FILE' reads lines from FILE.
-/// Lines are taken literally (no nested '@'); empty lines are skipped; a trailing CR is dropped.
-/// A list that cannot be read becomes one list_error input, so it still yields one record.
-std::vector<Input> expand_inputs(const std::vector<std::string>& arguments,
-                                 std::istream& standard_input);
+/// Yields the inputs of the command line one at a time, reading lists and stdin only as far as
+/// needed. A list that cannot be read, a line with a NUL byte and a bad JSON line are one
+/// failed input each (so each still yields one record). Empty lines are skipped; a trailing
+/// CR is dropped. interrupt() (from another thread) makes next() stop at once.
+class InputReader {
+ public:
+  /// Reads `arguments` in order; '-' is file descriptor `stdin_fd`.
+  InputReader(std::vector<std::string> arguments, InputFormat format, int stdin_fd = 0);
+  ~InputReader();
+  InputReader(const InputReader&) = delete;
+  InputReader& operator=(const InputReader&) = delete;
+
+  /// The next input, or nullopt at the end (or once interrupted).
+  std::optional<CheckInput> next();
+  /// Ends the reading: a next() blocked on a pipe returns nullopt. Safe from any thread.
+  void interrupt() noexcept;
+  /// The number of inputs when it can be known cheaply: every list a regular file (counted
+  /// by their lines) and no '-'; nullopt otherwise.
+  std::optional<std::uint64_t> count_total() const;
+
+ private:
+  std::optional<std::string> read_line();
+  bool fill_buffer();
+  void close_list();
+  CheckInput from_line(std::string line);
+  CheckInput from_json_line(const std::string& line, std::string where);
+
+  std::vector<std::string> arguments_;
+  InputFormat format_;
+  int stdin_fd_;
+  std::size_t next_argument_ = 0;
+  int wake_pipe_[2] = {-1, -1};
+  std::atomic<bool> interrupted_{false};
+  // The list being read.
+  int fd_ = -1;
+  bool owns_fd_ = false;
+  std::string list_name_;
+  std::uint64_t line_number_ = 0;
+  std::string buffer_;
+  std::size_t buffer_start_ = 0;
+  bool at_end_ = false;
+  bool skipping_long_line_ = false;
+  std::optional<Error> pending_failure_;  // a read error or an over-long line, as a record
+};
 
 }  // namespace facegate::cli

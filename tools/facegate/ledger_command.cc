@@ -4,7 +4,6 @@
 #include <memory>
 
 #include "facegate/ledger.hpp"
-#include "output/json_writer.hpp"
 #include "table.hpp"
 
 namespace facegate::cli {
@@ -33,7 +32,8 @@ std::string money_text(const std::vector<Money>& amounts, std::uint64_t unpriced
 
 void print_table(const LedgerReport& report, std::ostream& out) {
   Table table({"DAY", "MODEL", "CALLS", "BILLED", "POSSIBLY BILLED", "REUSED", "COST",
-               "POSSIBLY BILLED COST"});
+               "POSSIBLY BILLED COST"},
+              report.rows.size() + 2);  // one block: every row sets the widths
   auto add = [&table](std::string day, std::string model, const LedgerReportRow& row) {
     table.add_row({std::move(day), std::move(model), std::to_string(row.calls),
                    std::to_string(row.billed), std::to_string(row.possibly_billed),
@@ -42,55 +42,7 @@ void print_table(const LedgerReport& report, std::ostream& out) {
   };
   for (const LedgerReportRow& row : report.rows) add(row.day, row.model, row);
   add("total", "", report.total);
-  table.print(out);
-}
-
-void write_amounts(detail::JsonWriter& json, const std::vector<Money>& amounts) {
-  json.begin_array();
-  for (const Money& money : amounts) {
-    json.begin_object();
-    json.key("currency").string(money.currency);
-    json.key("amount_micros").number(money.amount_micros);
-    json.end_object();
-  }
-  json.end_array();
-}
-
-void write_counts(detail::JsonWriter& json, const LedgerReportRow& row) {
-  json.key("calls").number(row.calls);
-  json.key("billed").number(row.billed);
-  json.key("possibly_billed").number(row.possibly_billed);
-  json.key("reused").number(row.reused);
-  json.key("billed_without_price").number(row.billed_without_price);
-  json.key("cost");
-  write_amounts(json, row.cost);
-  json.key("possibly_billed_cost");
-  write_amounts(json, row.possibly_billed_cost);
-}
-
-std::string report_json(const LedgerCommandOptions& options, const LedgerReport& report) {
-  auto text_or_null = [](const std::string& s) {
-    return s.empty() ? std::nullopt : std::optional<std::string_view>(s);
-  };
-  detail::JsonWriter json;
-  json.begin_object();
-  json.key("ledger").string(options.file);
-  json.key("since").optional_string(text_or_null(options.since));
-  json.key("model").optional_string(text_or_null(options.model));
-  json.key("rows").begin_array();
-  for (const LedgerReportRow& row : report.rows) {
-    json.begin_object();
-    json.key("day").string(row.day);
-    json.key("model").string(row.model);
-    write_counts(json, row);
-    json.end_object();
-  }
-  json.end_array();
-  json.key("total").begin_object();
-  write_counts(json, report.total);
-  json.end_object();
-  json.end_object();
-  return json.take();
+  out << table.flush();
 }
 
 ReportFilter filter_of(const LedgerCommandOptions& options) {
@@ -113,7 +65,7 @@ int run_ledger_report(const LedgerCommandOptions& options, Streams io) {
     return kExitUsage;
   }
   if (options.json) {
-    io.out << report_json(options, report) << '\n';
+    io.out << report_to_json(report, filter_of(options), options.file) << '\n';
   } else {
     print_table(report, io.out);
   }

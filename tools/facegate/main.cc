@@ -1,71 +1,94 @@
-// facegate: the command-line tool, a thin layer over the library.
+// facegate: the command-line tool, a thin layer over the library (facegate::Checker).
 //
 // Exit codes (README): 0 every input probed / passed, 1 some input failed / did not pass,
-// 2 usage error.
+// 2 usage error, 3 the records could not be written, 130 interrupted.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 
 #include "commands.hpp"
 #include "ledger_command.hpp"
 
 namespace {
 
-using facegate::cli::ProbeSettings;
+namespace cli = facegate::cli;
 
 const char* const kInputsHelp =
     "Paths, URLs, '-' (inputs on stdin, one a line) or @FILE (a list file, one input a line)";
 
-// Options shared by probe and check: how URL inputs are fetched.
-void add_network_options(CLI::App& command, ProbeSettings& settings) {
-  command.add_option("--jobs", settings.loop.max_transfers, "URLs fetched at once")
+// Options shared by probe and check: inputs, output, how URL inputs are fetched.
+void add_run_options(CLI::App& command, cli::RunOptions& options) {
+  facegate::CheckerOptions& checker = options.checker;
+  command.add_flag("--json", options.json, "One JSON record per input per line");
+  command.add_option("--order", options.order, "Record order: input (default) or completion")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, cli::RecordOrder>{{"input", cli::RecordOrder::input},
+                                                  {"completion", cli::RecordOrder::completion}}));
+  command.add_option("--input-format", options.input_format,
+                     "How lists and stdin are read: lines (default) or jsonl")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, cli::InputFormat>{{"lines", cli::InputFormat::lines},
+                                                  {"jsonl", cli::InputFormat::jsonl}}));
+  command.add_flag("--progress,!--no-progress", options.progress,
+                   "Progress on stderr (default: when stderr is a terminal)");
+  command.add_option("--jobs", checker.loop.max_transfers, "URLs fetched at once")
       ->check(CLI::Range(1u, 1024u))
       ->capture_default_str();
-  command.add_option("--per-host", settings.loop.max_transfers_per_host,
+  command.add_option("--per-host", checker.loop.max_transfers_per_host,
                      "URLs fetched at once from one host")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
-  command.add_flag("--allow-private-network", settings.fetch.allow_private_network,
+  command.add_option("--threads", checker.local_threads,
+                     "Threads probing local files (0: one per core)")
+      ->check(CLI::Range(0u, 256u));
+  command.add_flag("--allow-private-network", checker.fetch.allow_private_network,
                    "Fetch URLs on loopback, private and link-local addresses (tests, intranets)");
-  command.add_flag("--use-proxy-env", settings.fetch.use_environment_proxy,
+  command.add_flag("--use-proxy-env", checker.fetch.use_environment_proxy,
                    "Honour http_proxy/https_proxy/no_proxy (ignored otherwise)");
-  command.add_option("--ca-file", settings.fetch.ca_file, "PEM file of CA certificates to trust");
+  command.add_option("--ca-file", checker.fetch.ca_file, "PEM file of CA certificates to trust");
+  command.add_option("inputs", options.inputs, kInputsHelp)->required();
+}
+
+void add_check_options(CLI::App& check, cli::RunOptions& options) {
+  facegate::CheckerOptions& checker = options.checker;
+  check.add_option("--model", checker.model, "Model name (see `facegate rules`)")->required();
+  check.add_option("--ratio", options.ratio, "The model's ratio parameter, e.g. 1:1");
+  check.add_option("--rules", options.rules_file, "Rules file instead of the built-in");
+  check.add_flag("--strict", checker.strict, "Inferred and ambiguous rules reject");
+  auto* offline = check.add_flag("--offline", options.offline, "Never call the remote detector");
+  check.add_flag("--dry-run", options.dry_run,
+                 "Print the detector requests that would be sent (key redacted); send none")
+      ->excludes(offline);
+  check.add_option("--base-url", checker.detect.base_url,
+                   "Detector base URL (default: $DASHSCOPE_HTTP_BASE_URL or the vendor's)");
+  check.add_option("--rps", checker.detect.requests_per_second,
+                   "Detector requests per second instead of the model's documented rate")
+      ->check(CLI::Range(1u, 1000u));
+  check.add_flag("--retry-ambiguous", checker.detect.retry_ambiguous,
+                 "Resend requests that failed after they were sent (may be billed twice)");
+  check.add_option("--grace", options.grace_seconds,
+                   "On SIGINT/SIGTERM, seconds for calls in flight to finish")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  namespace cli = facegate::cli;
   CLI::App app{"facegate: check images against face-detect model rules from their headers"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "facegate 0.1.0");
+  app.set_version_flag("--version", "facegate " FACEGATE_VERSION);
 
-  cli::ProbeOptions probe_options;
+  cli::RunOptions probe_options;
+  probe_options.probe_only = true;
   auto* probe = app.add_subcommand("probe", "Read image headers: format, size, orientation");
-  probe->add_flag("--json", probe_options.json, "One JSON object per input per line");
-  add_network_options(*probe, probe_options.settings);
-  probe->add_option("inputs", probe_options.inputs, kInputsHelp)->required();
+  add_run_options(*probe, probe_options);
 
-  cli::CheckOptions check_options;
+  cli::RunOptions check_options;
   auto* check = app.add_subcommand(
       "check", "Judge images against a model's rules; call the detector for those that pass");
-  check->add_option("--model", check_options.model, "Model name (see `facegate rules`)")
-      ->required();
-  check->add_option("--ratio", check_options.ratio, "The model's ratio parameter, e.g. 1:1");
-  check->add_option("--rules", check_options.rules_file, "Rules file instead of the built-in");
-  check->add_flag("--json", check_options.json, "One JSON record per input per line");
-  check->add_flag("--strict", check_options.strict, "Inferred and ambiguous rules reject");
-  check->add_flag("--offline", check_options.offline, "Never call the remote detector");
-  check->add_flag("--dry-run", check_options.dry_run,
-                  "Print the detector requests that would be sent (key redacted); send none");
-  check->add_option("--base-url", check_options.base_url,
-                    "Detector base URL (default: $DASHSCOPE_HTTP_BASE_URL or the vendor's)");
-  check->add_option("--rps", check_options.requests_per_second,
-                    "Detector requests per second instead of the model's documented rate")
-      ->check(CLI::Range(1u, 1000u));
-  check->add_flag("--retry-ambiguous", check_options.retry_ambiguous,
-                  "Resend requests that failed after they were sent (may be billed twice)");
-  add_network_options(*check, check_options.settings);
-  check->add_option("inputs", check_options.inputs, kInputsHelp)->required();
+  add_check_options(*check, check_options);
+  add_run_options(*check, check_options);
 
   cli::RulesOptions rules_options;
   auto* rules = app.add_subcommand("rules", "Show the model rules, documented vs inferred");
@@ -86,10 +109,9 @@ int main(int argc, char** argv) {
     app.exit(e);
     return cli::kExitUsage;
   }
-  cli::Streams io{std::cin, std::cout, std::cerr};
-  if (probe->parsed()) return cli::run_probe(probe_options, io);
-  if (check->parsed()) return cli::run_check(check_options, io);
-  if (rules->parsed()) return cli::run_rules(rules_options, io);
+  if (probe->parsed()) return cli::run_inputs(std::move(probe_options));
+  if (check->parsed()) return cli::run_inputs(std::move(check_options));
+  if (rules->parsed()) return cli::run_rules(rules_options, std::cout, std::cerr);
   if (ledger->parsed()) return ledger_exit;
   return cli::kExitUsage;
 }

@@ -24,16 +24,16 @@ const ModelRules* find_model_or_report(const RuleSet& rules, std::string_view na
   return model;
 }
 
-int run_rules(const RulesOptions& options, Streams io) {
-  std::optional<RuleSet> rules = load_rules_or_report(options.rules_file, io.err);
+int run_rules(const RulesOptions& options, std::ostream& out, std::ostream& err) {
+  std::optional<RuleSet> rules = load_rules_or_report(options.rules_file, err);
   if (!rules) return kExitUsage;
   if (options.model) {
-    const ModelRules* model = find_model_or_report(*rules, *options.model, io.err);
+    const ModelRules* model = find_model_or_report(*rules, *options.model, err);
     if (!model) return kExitUsage;
     RuleSet only{rules->schema, {*model}};
     rules = std::move(only);
   }
-  io.out << (options.json ? rules_to_json(*rules) + "\n" : render_rules_table(*rules));
+  out << (options.json ? rules_to_json(*rules) + "\n" : render_rules_table(*rules));
   return kExitOk;
 }
 

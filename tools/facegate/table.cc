@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "output/json_writer.hpp"
+#include "facegate/check.hpp"
 
 namespace facegate::cli {
 namespace {
@@ -17,8 +17,7 @@ std::size_t display_width(std::string_view text) {
 }  // namespace
 
 std::string terminal_safe(std::string_view text) {
-  std::string quoted;
-  detail::append_json_string(quoted, text);
+  const std::string quoted = json_quote(text);
   // The JSON escaping, without the quotes; plain text round-trips unchanged but for \" and \\.
   std::string_view inner(quoted.data() + 1, quoted.size() - 2);
   std::string out;
@@ -32,30 +31,41 @@ std::string terminal_safe(std::string_view text) {
   return out;
 }
 
-Table::Table(std::vector<std::string> headings) { rows_.push_back(std::move(headings)); }
-
-void Table::add_row(std::vector<std::string> cells) {
-  cells.resize(rows_.front().size());
-  for (auto& cell : cells) cell = terminal_safe(cell);
-  rows_.push_back(std::move(cells));
+Table::Table(std::vector<std::string> headings, std::size_t buffered_rows)
+    : buffered_rows_(std::max<std::size_t>(buffered_rows, 1)), columns_(headings.size()) {
+  rows_.push_back(std::move(headings));
 }
 
-void Table::print(std::ostream& out) const {
-  std::vector<std::size_t> widths(rows_.front().size(), 0);
-  for (const auto& row : rows_) {
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], display_width(row[c]));
+std::string Table::add_row(std::vector<std::string> cells) {
+  cells.resize(columns_);
+  for (auto& cell : cells) cell = terminal_safe(cell);
+  rows_.push_back(std::move(cells));
+  if (widths_.empty() && rows_.size() <= buffered_rows_) return {};
+  return flush();
+}
+
+std::string Table::flush() {
+  if (widths_.empty()) {
+    widths_.assign(columns_, 0);
+    for (const auto& row : rows_) {
+      for (std::size_t c = 0; c < row.size(); ++c) {
+        widths_[c] = std::max(widths_[c], display_width(row[c]));
+      }
     }
   }
+  std::string text;
   for (const auto& row : rows_) {
     std::string line;
     for (std::size_t c = 0; c < row.size(); ++c) {
       line += row[c];
-      if (c + 1 < row.size()) line.append(widths[c] - display_width(row[c]) + 2, ' ');
+      const std::size_t width = display_width(row[c]);
+      if (c + 1 < row.size()) line.append(widths_[c] > width ? widths_[c] - width + 2 : 2, ' ');
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
-    out << line << '\n';
+    text += line + '\n';
   }
+  rows_.clear();
+  return text;
 }
 
 }  // namespace facegate::cli

@@ -1,0 +1,537 @@
+// facegate::Checker (include/facegate/check.hpp): admission, the local pool, the network
+// thread and delivery. Each accepted input is "open" from submit() until its record has been
+// handed to the callback; every path through this file ends an open input in deliver().
+#include <simdjson.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "check/summary.hpp"
+#include "facegate/check.hpp"
+#include "net/loop.hpp"
+
+namespace facegate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One accepted input on its way: the input and the record it is becoming.
+struct Job {
+  CheckInput input;
+  const ModelRules* model = nullptr;  // null in probe-only mode
+  std::vector<Parameter> parameters;  // what the request would send
+  std::vector<Parameter> judged;      // what evaluate() sees: those, and any the model lacks
+  CheckRecord record;
+};
+
+DetectResult not_sent(std::string why) {
+  DetectResult result;
+  result.outcome = DetectOutcome::not_sent;
+  result.detail = std::move(why);
+  return result;
+}
+
+bool is_valid_json(std::string_view text) {
+  simdjson::dom::parser parser;
+  const simdjson::padded_string padded(text);
+  return parser.parse(padded).error() == simdjson::SUCCESS;
+}
+
+}  // namespace
+
+CheckInput CheckInput::from_text(std::string text) {
+  CheckInput input;
+  input.kind = looks_like_url(text) ? Kind::url : Kind::path;
+  input.source = std::move(text);
+  return input;
+}
+
+CheckInput CheckInput::from_memory(std::string label, std::vector<std::byte> bytes) {
+  CheckInput input;
+  input.kind = Kind::memory;
+  input.source = std::move(label);
+  input.bytes = std::move(bytes);
+  return input;
+}
+
+CheckInput CheckInput::from_failure(std::string source, Error why) {
+  CheckInput input;
+  input.kind = Kind::failed;
+  input.source = std::move(source);
+  input.failure = std::move(why);
+  return input;
+}
+
+bool CheckRecord::passed() const noexcept {
+  if (!verdict) return probe.ok();
+  if (verdict->decision != Decision::pass) return false;
+  return !remote || remote->passed || remote->outcome == DetectOutcome::not_sent;
+}
+
+struct Checker::State {
+  CheckerOptions options;
+  RecordCallback on_record;
+  const ModelRules* default_model = nullptr;
+
+  // Admission: open inputs, sequence numbers, cancellation.
+  std::mutex admit_mutex;
+  std::condition_variable admit_changed;
+  std::size_t open = 0;
+  std::size_t waiting_submitters = 0;  // submit() and finish() calls waiting for room
+  std::uint64_t next_sequence = 0;
+  std::atomic<bool> cancelled{false};
+
+  // Delivery: one callback at a time; the summary under its own lock, so that a callback may
+  // ask for it.
+  std::mutex callback_mutex;
+  mutable std::mutex summary_mutex;
+  detail::SummaryTally tally;
+
+  // The local pool.
+  std::mutex local_mutex;
+  std::condition_variable local_ready;
+  std::deque<Job> local_jobs;
+  unsigned idle_workers = 0;
+  std::atomic<bool> stopping{false};  // set under local_mutex and net_mutex
+  std::vector<std::thread> local_threads;
+
+  // The network thread and its inbox.
+  std::mutex net_mutex;
+  std::condition_variable net_ready;
+  std::deque<Job> net_jobs;
+  detail::TransferLoop* net_loop = nullptr;  // set while the network thread runs its loop
+  std::thread net_thread;
+
+  void start();
+  void stop();
+  SubmitStatus admit(CheckInput& input, bool wait);
+  Job make_job(CheckInput input, std::uint64_t sequence) const;
+  void dispatch(Job job);
+  void run_local();
+  void check_local(Job& job) const;
+  void run_network();
+  void judge(Job& job, SourceKind kind) const;
+  void deliver(CheckRecord record);
+  void wake_network();
+  class NetworkSide;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Admission
+
+Job Checker::State::make_job(CheckInput input, std::uint64_t sequence) const {
+  Job job;
+  job.record.sequence = sequence;
+  job.record.source = input.source;
+  job.record.id_json = input.id_json;
+  if (!input.id_json.empty() && !is_valid_json(input.id_json)) {
+    input = CheckInput::from_failure(input.source, Error{ErrorCode::bad_input,
+                                                         "the input's id is not valid JSON"});
+    job.record.id_json.clear();
+  }
+  if (default_model != nullptr || !input.model.empty()) {
+    job.model = input.model.empty() ? default_model : options.rules.find(input.model);
+    job.record.model = input.model.empty() ? default_model->name : input.model;
+    if (job.model == nullptr) {
+      input = CheckInput::from_failure(
+          input.source, Error{ErrorCode::bad_input, "unknown model '" + input.model + "'"});
+    } else {
+      const std::vector<Parameter>& given = input.parameters ? *input.parameters : options.parameters;
+      job.parameters = request_parameters(*job.model, given);
+      // A parameter the model does not define is not sent, but evaluate() warns about it.
+      job.judged = job.parameters;
+      for (const Parameter& parameter : given) {
+        const bool sent = std::any_of(job.parameters.begin(), job.parameters.end(),
+                                      [&](const Parameter& p) { return p.name == parameter.name; });
+        if (!sent) job.judged.push_back(parameter);
+      }
+    }
+  }
+  job.input = std::move(input);
+  return job;
+}
+
+SubmitStatus Checker::State::admit(CheckInput& input, bool wait) {
+  std::uint64_t sequence = 0;
+  {
+    std::unique_lock lock(admit_mutex);
+    const auto has_room = [&] { return cancelled || open < options.max_in_flight; };
+    if (!wait && !has_room()) return SubmitStatus::full;
+    ++waiting_submitters;
+    admit_changed.wait(lock, has_room);
+    --waiting_submitters;
+    if (cancelled) return SubmitStatus::cancelled;
+    ++open;
+    sequence = next_sequence++;
+  }
+  dispatch(make_job(std::move(input), sequence));
+  return SubmitStatus::accepted;
+}
+
+void Checker::State::dispatch(Job job) {
+  if (job.input.kind == CheckInput::Kind::url) {
+    {
+      std::lock_guard lock(net_mutex);
+      net_jobs.push_back(std::move(job));
+    }
+    wake_network();
+    return;
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(local_mutex);
+    local_jobs.push_back(std::move(job));
+    wake = idle_workers > 0;
+  }
+  // Waking a worker costs a system call or two: only when one is idle.
+  if (wake) local_ready.notify_one();
+}
+
+void Checker::State::wake_network() {
+  std::lock_guard lock(net_mutex);
+  net_ready.notify_one();
+  if (net_loop != nullptr) net_loop->wakeup();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Judging and delivery
+
+void Checker::State::judge(Job& job, SourceKind kind) const {
+  CheckRecord& record = job.record;
+  if (job.input.kind == CheckInput::Kind::failed && job.model == nullptr && !record.model.empty()) {
+    // An unknown model: there are no rules to judge by.
+    record.verdict = Verdict{Decision::error,
+                             {Finding{"model.unknown", Severity::error, record.probe.error.message,
+                                      {}, record.model}}};
+    return;
+  }
+  if (job.model == nullptr) return;  // probe-only
+  Subject subject = subject_from_probe(record.probe, kind);
+  if (kind == SourceKind::url) subject.url = job.input.source;
+  subject.private_network_reachable = options.fetch.allow_private_network;
+  subject.parameters = job.judged;
+  subject.strict = options.strict;
+  record.verdict = evaluate(*job.model, subject);
+}
+
+void Checker::State::deliver(CheckRecord record) {
+  {
+    std::lock_guard lock(summary_mutex);
+    tally.add(record, options.rules);
+  }
+  {
+    std::lock_guard lock(callback_mutex);
+    if (on_record) on_record(std::move(record));
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(admit_mutex);
+    --open;
+    wake = waiting_submitters > 0;
+  }
+  if (wake) admit_changed.notify_all();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local pool: paths, memory and inputs that failed before they could be read
+
+void Checker::State::check_local(Job& job) const {
+  CheckRecord& record = job.record;
+  SourceKind kind = SourceKind::local_file;
+  switch (job.input.kind) {
+    case CheckInput::Kind::path:
+      record.probe = probe_file(job.input.source, options.file);
+      break;
+    case CheckInput::Kind::memory:
+      record.probe = probe_memory(job.input.bytes);
+      kind = SourceKind::memory;
+      break;
+    case CheckInput::Kind::failed:
+      record.probe.error = job.input.failure;
+      break;
+    case CheckInput::Kind::url:
+      break;  // never queued here
+  }
+  judge(job, kind);
+  if (record.verdict && record.verdict->decision == Decision::pass &&
+      options.remote != RemoteMode::offline) {
+    record.remote = not_sent("a local file cannot be sent: the service fetches only public URLs");
+  }
+}
+
+// Each worker takes a few jobs at a time: one lock, and fewer wake-ups, for several files.
+void Checker::State::run_local() {
+  constexpr std::size_t kBatch = 16;
+  std::vector<Job> batch;
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock lock(local_mutex);
+      ++idle_workers;
+      local_ready.wait(lock, [&] { return stopping || !local_jobs.empty(); });
+      --idle_workers;
+      if (local_jobs.empty()) return;
+      // Leave work for the other workers when there is little of it.
+      const std::size_t share = std::max<std::size_t>(1, local_jobs.size() / local_threads.size());
+      for (std::size_t i = 0; i < std::min(kBatch, share); ++i) {
+        batch.push_back(std::move(local_jobs.front()));
+        local_jobs.pop_front();
+      }
+    }
+    for (Job& job : batch) {
+      if (cancelled) {
+        job.record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
+      } else {
+        check_local(job);
+      }
+      deliver(std::move(job.record));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The network thread: header fetches and detector calls on one libcurl loop
+
+namespace {
+
+// What the network thread holds for each of its open inputs.
+struct RemoteInput {
+  Job job;
+  bool calling = false;  // a detector call was submitted
+};
+
+}  // namespace
+
+class Checker::State::NetworkSide {
+ public:
+  explicit NetworkSide(Checker::State& state) : state_(state) { loop_.emplace(state.options.loop); }
+
+  void run();
+
+ private:
+  bool take_jobs();
+  void start(Job job);
+  void fetched(std::uint64_t sequence, ProbeResult result);
+  void called(std::uint64_t sequence, DetectResult result);
+  void finish(std::uint64_t sequence);
+  void begin_cancel();
+  void abandon_all();
+
+  Checker::State& state_;
+  std::optional<NetworkLoop> loop_;  // reset when the grace period ends
+  std::optional<DetectClient> client_;
+  std::unordered_map<std::uint64_t, RemoteInput> open_;
+  std::optional<Clock::time_point> grace_end_;
+};
+
+void Checker::State::NetworkSide::run() {
+  const CheckerOptions& options = state_.options;
+  if (options.remote == RemoteMode::online) {
+    client_.emplace(*loop_, options.key, options.detect);
+  } else if (options.remote == RemoteMode::dry_run) {
+    client_.emplace(*loop_, ApiKey{}, options.detect);  // builds requests only
+  }
+  {
+    std::lock_guard lock(state_.net_mutex);
+    state_.net_loop = &loop_->transfers();
+  }
+  for (;;) {
+    const bool stopping = take_jobs();
+    if (state_.cancelled && !grace_end_) begin_cancel();
+    if (grace_end_ && Clock::now() >= *grace_end_) abandon_all();
+    if (stopping && open_.empty()) break;
+    if (loop_ && loop_->transfers().has_work()) {
+      loop_->run_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    std::unique_lock lock(state_.net_mutex);
+    state_.net_ready.wait_for(lock, std::chrono::milliseconds(200), [&] {
+      return !state_.net_jobs.empty() || state_.stopping || (state_.cancelled && !grace_end_);
+    });
+  }
+  std::lock_guard lock(state_.net_mutex);
+  state_.net_loop = nullptr;
+}
+
+// Starts what the inbox holds; true once the Checker is stopping (no more jobs will come).
+bool Checker::State::NetworkSide::take_jobs() {
+  std::deque<Job> jobs;
+  bool stopping = false;
+  {
+    std::lock_guard lock(state_.net_mutex);
+    jobs.swap(state_.net_jobs);
+    stopping = state_.stopping;
+  }
+  for (Job& job : jobs) start(std::move(job));
+  return stopping;
+}
+
+void Checker::State::NetworkSide::start(Job job) {
+  const std::uint64_t sequence = job.record.sequence;
+  if (state_.cancelled || !loop_) {
+    job.record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
+    state_.deliver(std::move(job.record));
+    return;
+  }
+  const std::string url = job.input.source;
+  open_.emplace(sequence, RemoteInput{std::move(job)});
+  probe_url_async(*loop_, url, state_.options.fetch, [this, sequence](ProbeResult result) {
+    fetched(sequence, std::move(result));
+  });
+}
+
+void Checker::State::NetworkSide::fetched(std::uint64_t sequence, ProbeResult result) {
+  auto it = open_.find(sequence);
+  if (it == open_.end()) return;  // abandoned
+  Job& job = it->second.job;
+  job.record.probe = std::move(result);
+  state_.judge(job, SourceKind::url);
+  const bool pass = job.record.verdict && job.record.verdict->decision == Decision::pass;
+  if (!pass || !client_) return finish(sequence);
+  if (state_.options.remote == RemoteMode::dry_run) {
+    job.record.dry_run = client_->request_for(*job.model, job.input.source, job.parameters);
+    job.record.dry_run_has_key = !state_.options.key.empty();
+    return finish(sequence);
+  }
+  if (state_.cancelled) {
+    job.record.remote = not_sent("the run was cancelled before this call was sent");
+    return finish(sequence);
+  }
+  it->second.calling = true;
+  client_->submit(*job.model, job.input.source, job.parameters,
+                  [this, sequence](DetectResult r) { called(sequence, std::move(r)); });
+}
+
+void Checker::State::NetworkSide::called(std::uint64_t sequence, DetectResult result) {
+  auto it = open_.find(sequence);
+  if (it == open_.end()) return;
+  it->second.job.record.remote = std::move(result);
+  finish(sequence);
+}
+
+void Checker::State::NetworkSide::finish(std::uint64_t sequence) {
+  auto it = open_.find(sequence);
+  CheckRecord record = std::move(it->second.job.record);
+  open_.erase(it);
+  state_.deliver(std::move(record));
+}
+
+// No new call: calls waiting for a rate slot or a backoff end as not_sent (through their
+// callbacks); calls on the wire get the grace period.
+void Checker::State::NetworkSide::begin_cancel() {
+  grace_end_ = Clock::now() + state_.options.grace;
+  if (client_) client_->cancel_pending();
+}
+
+// The grace period is over: what is still open is recorded as it stands. A call on the wire
+// may have reached the service, so it counts as possibly billed.
+void Checker::State::NetworkSide::abandon_all() {
+  for (auto& [sequence, open] : open_) {
+    CheckRecord& record = open.job.record;
+    if (open.calling) {
+      DetectResult lost;
+      lost.outcome = DetectOutcome::possibly_billed;
+      lost.attempts = 1;
+      lost.detail = "abandoned in flight when the run was cancelled: may have been billed";
+      record.remote = std::move(lost);
+    } else {
+      record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
+      record.verdict.reset();
+    }
+    state_.deliver(std::move(record));
+  }
+  open_.clear();
+  client_.reset();
+  {
+    std::lock_guard lock(state_.net_mutex);
+    state_.net_loop = nullptr;
+  }
+  loop_.reset();  // drops the transfers' callbacks without calling them
+  grace_end_ = Clock::time_point::max();
+}
+
+void Checker::State::run_network() { NetworkSide(*this).run(); }
+
+// ---------------------------------------------------------------------------------------------
+// Threads
+
+void Checker::State::start() {
+  unsigned threads = options.local_threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < threads; ++i) local_threads.emplace_back([this] { run_local(); });
+  net_thread = std::thread([this] { run_network(); });
+}
+
+void Checker::State::stop() {
+  {
+    std::scoped_lock lock(local_mutex, net_mutex);
+    stopping = true;
+  }
+  local_ready.notify_all();
+  wake_network();
+  for (std::thread& thread : local_threads) thread.join();
+  net_thread.join();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The public side
+
+CheckerResult Checker::create(CheckerOptions options, RecordCallback on_record) {
+  auto state = std::make_unique<State>();
+  state->options = std::move(options);
+  state->options.max_in_flight = std::max<std::size_t>(state->options.max_in_flight, 1);
+  state->on_record = std::move(on_record);
+  if (!state->options.model.empty()) {
+    state->default_model = state->options.rules.find(state->options.model);
+    if (state->default_model == nullptr) {
+      return {nullptr, "unknown model '" + state->options.model + "'"};
+    }
+  }
+  if (state->options.remote == RemoteMode::online && state->options.key.empty()) {
+    return {nullptr, "online mode needs an API key"};
+  }
+  state->start();
+  return {std::unique_ptr<Checker>(new Checker(std::move(state))), {}};
+}
+
+Checker::Checker(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Checker::~Checker() {
+  cancel();
+  finish();
+  state_->stop();
+}
+
+SubmitStatus Checker::submit(CheckInput input) { return state_->admit(input, true); }
+
+SubmitStatus Checker::try_submit(CheckInput& input) { return state_->admit(input, false); }
+
+void Checker::finish() {
+  std::unique_lock lock(state_->admit_mutex);
+  ++state_->waiting_submitters;
+  state_->admit_changed.wait(lock, [&] { return state_->open == 0; });
+  --state_->waiting_submitters;
+}
+
+void Checker::cancel() {
+  {
+    std::lock_guard lock(state_->admit_mutex);
+    state_->cancelled = true;
+  }
+  state_->admit_changed.notify_all();
+  state_->wake_network();
+}
+
+CheckSummary Checker::summary() const {
+  std::lock_guard lock(state_->summary_mutex);
+  return state_->tally.summary(state_->options.remote == RemoteMode::online);
+}
+
+const CheckerOptions& Checker::options() const noexcept { return state_->options; }
+
+}  // namespace facegate
