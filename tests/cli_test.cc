@@ -56,7 +56,10 @@ Run run(const std::vector<std::string>& args, const std::string& stdin_text = {}
   c_argv.push_back(nullptr);
   std::vector<std::string> environment;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).rfind("DASHSCOPE_", 0) != 0) environment.emplace_back(*e);
+    const std::string_view variable(*e);
+    if (variable.rfind("DASHSCOPE_", 0) != 0 && variable.rfind("XDG_STATE_HOME=", 0) != 0) {
+      environment.emplace_back(*e);
+    }
   }
   environment.push_back("HOME=" + dir.path().string());  // no ~/.dashscope/api_key
   environment.insert(environment.end(), env.begin(), env.end());

@@ -121,6 +121,7 @@ enum class DetectOutcome : std::uint8_t {
   possibly_billed,  ///< sent, but no complete answer (timeout, reset): may have been billed
   transport_error,  ///< nothing was sent (DNS, connection refused, TLS): not billed
   not_sent,         ///< facegate did not send it (no API key, cancelled): not billed
+  budget_exhausted,  ///< not sent: it could have taken the run past --budget or --max-calls
 };
 
 /// Stable snake_case name of an outcome ("passed", "possibly_billed", ...).
@@ -158,6 +159,9 @@ struct DetectResult {
   std::uint32_t attempts = 0;
   /// Earlier attempts that were sent and then lost (retry_ambiguous): each may be billed.
   std::uint32_t earlier_possibly_billed = 0;
+  /// An answer of an earlier call, taken from the ledger instead of paying again: billed is 0
+  /// and request_id is the original call's.
+  bool cached = false;
   /// facegate's own explanation: earlier attempts, why the answer is unusable, why no retry.
   std::string detail;
   /// True when the service may have billed a request whose result we do not have (this

@@ -235,6 +235,7 @@ std::string_view detect_outcome_name(DetectOutcome outcome) noexcept {
     case DetectOutcome::possibly_billed: return "possibly_billed";
     case DetectOutcome::transport_error: return "transport_error";
     case DetectOutcome::not_sent: return "not_sent";
+    case DetectOutcome::budget_exhausted: return "budget_exhausted";
   }
   return "unknown";
 }

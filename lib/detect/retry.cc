@@ -65,7 +65,8 @@ RetryDecision decide_retry(const DetectResult& result, std::uint32_t attempts,
   switch (result.outcome) {
     case DetectOutcome::passed:
     case DetectOutcome::failed_check:
-    case DetectOutcome::not_sent: return stop("");
+    case DetectOutcome::not_sent:
+    case DetectOutcome::budget_exhausted: return stop("");
     case DetectOutcome::bad_response:
       return stop("not retried: the service answered, and may have billed the check");
     case DetectOutcome::possibly_billed:

@@ -45,6 +45,10 @@ struct RunOptions {
   bool offline = false;                     ///< --offline
   bool dry_run = false;                     ///< --dry-run
   double grace_seconds = 10;                ///< --grace
+  std::optional<std::string> ledger_file;   ///< --ledger; default_ledger_path() when online
+  bool no_ledger = false;                   ///< --no-ledger
+  std::optional<std::string> max_age;       ///< --max-age DURATION ("90s", "15m", "12h", "7d")
+  std::optional<std::string> budget;        ///< --budget AMOUNT, in the model's price currency
   std::vector<std::string> inputs;          ///< the INPUT arguments
   CheckerOptions checker;                   ///< model, strict, fetch and detect settings
 };

@@ -66,6 +66,16 @@ void add_check_options(CLI::App& check, cli::RunOptions& options) {
       ->check(CLI::Range(1u, 1000u));
   check.add_flag("--retry-ambiguous", checker.detect.retry_ambiguous,
                  "Resend requests that failed after they were sent (may be billed twice)");
+  auto* ledger = check.add_option("--ledger", options.ledger_file,
+                                  "Ledger of remote calls (default: $XDG_STATE_HOME/facegate/ledger.sqlite3)");
+  check.add_flag("--no-ledger", options.no_ledger, "Keep no ledger: answers are not remembered")
+      ->excludes(ledger);
+  check.add_option("--max-age", options.max_age,
+                   "Reuse ledger answers at most this old (e.g. 90s, 15m, 12h, 7d)");
+  check.add_flag("--refresh", checker.reuse.refresh, "Never reuse a ledger answer (still record)");
+  check.add_option("--budget", options.budget,
+                   "Most to spend in this run, in the model's price currency (USD where published)");
+  check.add_option("--max-calls", checker.max_calls, "Most detector calls to send in this run");
   check.add_option("--grace", options.grace_seconds,
                    "On SIGINT/SIGTERM, seconds for calls in flight to finish")
       ->check(CLI::Range(0.0, 3600.0))
