@@ -564,6 +564,14 @@ TEST_CASE("a new ledger: parent directories, WAL mode, schema version, readable 
   REQUIRE_FALSE(ledger.complete_call(claim(ledger, url_key("https://images.example/a.jpg")),
                                      passed("r1")));
   claim(ledger, url_key("https://images.example/b.jpg"));
+  for (const std::string suffix : {"", "-wal", "-shm"}) {
+    CAPTURE(suffix);
+    CHECK((fs::status(file.string() + suffix).permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+  }
+  CHECK((fs::status(file.parent_path()).permissions() & fs::perms::all) == fs::perms::owner_all);
+  CHECK((fs::status(file.parent_path().parent_path()).permissions() & fs::perms::all) ==
+        fs::perms::owner_all);
   CHECK(sql_text(file, "PRAGMA journal_mode") == "wal");
   CHECK(sql_text(file, "PRAGMA user_version") == std::to_string(kLedgerSchemaVersion));
   CHECK(sql_text(file, "PRAGMA application_id") == std::to_string(0x66676C67));
@@ -696,6 +704,30 @@ TEST_CASE("a version 1 ledger opens and its answers are reused") {
   CHECK(call.answer.humanoid == std::optional<bool>(true));
   CHECK(call.requested_at == kDay1);
   CHECK(sql_text(file, "PRAGMA user_version") == std::to_string(kLedgerSchemaVersion));
+}
+
+TEST_CASE("a writer holding the file past busy_timeout makes calls fail with busy, not hang") {
+  TempDir dir("facegate-ledger-");
+  const fs::path file = dir.path() / "ledger.sqlite3";
+  LedgerOptions impatient;
+  impatient.busy_timeout = 50ms;
+  Ledger ledger = open_ledger(file, impatient);
+  const CallKey key = url_key("https://images.example/a.jpg");
+  const std::int64_t row = claim(ledger, key);
+
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  const BeginCall blocked = ledger.begin_call(url_key("https://images.example/b.jpg"), {}, nullptr);
+  CHECK(blocked.outcome == BeginOutcome::error);
+  CHECK(blocked.error.code == LedgerErrorCode::busy);
+  CHECK(blocked.error.message.find(file.string()) != std::string::npos);
+  CHECK(ledger.complete_call(row, passed("r")).code == LedgerErrorCode::busy);
+  REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+
+  REQUIRE_FALSE(ledger.complete_call(row, passed("r")));
+  CHECK(outcome_of(ledger, key) == BeginOutcome::reuse);
 }
 
 // ---------------------------------------------------------------------------------------------

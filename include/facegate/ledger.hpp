@@ -132,8 +132,6 @@ struct LedgerOptions {
 };
 
 struct LedgerOpenResult;
-struct LedgerReport;
-struct ReportFilter;
 namespace detail {
 struct LedgerState;
 }  // namespace detail
@@ -179,77 +177,6 @@ struct BeginCall {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The ledger
-
-/// A ledger file, open. Many processes may use one file at once (SQLite locking); one Ledger
-/// must be used by one thread at a time. Movable, not copyable.
-class Ledger {
- public:
-  /// Opens or creates the ledger at `path`: creates parent directories, checks an existing
-  /// file (SQLite header, PRAGMA quick_check, application_id, user_version) on a read-only
-  /// connection first, then migrates an older schema, and sets WAL mode and the busy timeout.
-  /// A file that is not a ledger, is corrupt or has a newer schema is an error and its bytes
-  /// are untouched (a reader of a WAL-mode file, like the sqlite3 shell, may leave an empty
-  /// -wal and a -shm beside it).
-  static LedgerOpenResult open(const std::filesystem::path& path, LedgerOptions options = {});
-
-  /// Moves the open ledger.
-  Ledger(Ledger&& other) noexcept;
-  /// Moves the open ledger.
-  Ledger& operator=(Ledger&& other) noexcept;
-  Ledger(const Ledger&) = delete;
-  Ledger& operator=(const Ledger&) = delete;
-  /// Closes the database.
-  ~Ledger();
-
-  /// Asks before a remote call. Unless `policy.refresh`, the newest completed answer (passed
-  /// or failed_check) of the key within max_age is reused and the reuse recorded (completed
-  /// answers never change, so this needs no write lock). Otherwise, in one BEGIN IMMEDIATE
-  /// transaction, which makes deciding and claiming one step for every process on the file:
-  /// a live claim on the key gives in_flight; a claim whose process is gone (then marked lost)
-  /// or a call that may have been billed without an answer gives ambiguous, unless
-  /// `policy.retry_ambiguous`; else a pending row is inserted with `price` (nullptr: no
-  /// published price) and LedgerOptions::owner, committed durably (synchronous=FULL), and
-  /// returned claimed. Rows before the newest completed answer never make a key ambiguous:
-  /// that answer settled it. A key whose image is not reusable() never reuses.
-  BeginCall begin_call(const CallKey& key, const ReusePolicy& policy, const Money* price);
-
-  /// Records the result of the claimed call `row`: outcome, billed, possibly billed, HTTP
-  /// status, request id and the normalized answer. Also accepts a row marked lost (the result
-  /// is the truth). bad_row when the row is not pending or lost.
-  LedgerError complete_call(std::int64_t row, const DetectResult& result);
-
-  /// Deletes the claim `row` of a request that was never sent (cancelled, over budget).
-  /// bad_row when the row is not pending or lost.
-  LedgerError release_claim(std::int64_t row);
-
-  /// Calls, billed calls, possibly billed calls, reused answers and cost per model and UTC day.
-  LedgerReport report(const ReportFilter& filter);
-
-  /// Every call row, oldest first, as one JSON object (no newline) per call of `line`.
-  LedgerError export_rows(const std::function<void(std::string_view line)>& line);
-
-  /// The file.
-  const std::filesystem::path& path() const noexcept;
-
- private:
-  explicit Ledger(std::unique_ptr<detail::LedgerState> state);
-  std::unique_ptr<detail::LedgerState> state_;
-};
-
-/// An open ledger, or why there is none.
-struct LedgerOpenResult {
-  std::optional<Ledger> ledger;  ///< set on success
-  LedgerError error;             ///< set on failure
-  /// True when the ledger is open.
-  bool ok() const noexcept { return ledger.has_value(); }
-};
-
-/// $XDG_STATE_HOME/facegate/ledger.sqlite3 when XDG_STATE_HOME is set to an absolute path
-/// (XDG Base Directory Specification), else $HOME/.local/state/facegate/ledger.sqlite3.
-std::filesystem::path default_ledger_path();
-
-// ---------------------------------------------------------------------------------------------
 // Reading
 
 /// "YYYY-MM-DD" as a day, or nullopt when it is not a valid date in that form.
@@ -293,5 +220,78 @@ struct LedgerReport {
 /// "total": {the counts}} (the `facegate ledger --json` output).
 std::string report_to_json(const LedgerReport& report, const ReportFilter& filter,
                            const std::filesystem::path& file);
+
+// ---------------------------------------------------------------------------------------------
+// The ledger
+
+/// A ledger file, open. Many processes may use one file at once (SQLite locking); one Ledger
+/// must be used by one thread at a time, and not across fork() (open another in the child).
+/// Movable, not copyable; a moved-from Ledger may only be destroyed or assigned to.
+class Ledger {
+ public:
+  /// Opens or creates the ledger at `path`: creates missing parent directories (mode 0700)
+  /// and a new file (mode 0600: it holds the URLs as sent), checks an existing
+  /// file (SQLite header, PRAGMA quick_check, application_id, user_version) on a read-only
+  /// connection first, then migrates an older schema, and sets WAL mode and the busy timeout.
+  /// A file that is not a ledger, is corrupt or has a newer schema is an error and its bytes
+  /// are untouched (a reader of a WAL-mode file, like the sqlite3 shell, may leave an empty
+  /// -wal and a -shm beside it).
+  static LedgerOpenResult open(const std::filesystem::path& path, LedgerOptions options = {});
+
+  /// Moves the open ledger.
+  Ledger(Ledger&& other) noexcept;
+  /// Moves the open ledger.
+  Ledger& operator=(Ledger&& other) noexcept;
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+  /// Closes the database.
+  ~Ledger();
+
+  /// Asks before a remote call. Unless `policy.refresh`, the newest completed answer (passed
+  /// or failed_check) of the key within max_age is reused and the reuse recorded (completed
+  /// answers never change, so this needs no write lock). Otherwise, in one BEGIN IMMEDIATE
+  /// transaction, which makes deciding and claiming one step for every process on the file:
+  /// a live claim on the key gives in_flight; a claim whose process is gone (then marked lost)
+  /// or a call that may have been billed without an answer gives ambiguous, unless
+  /// `policy.retry_ambiguous`; else a pending row is inserted with `price` (nullptr: no
+  /// published price) and LedgerOptions::owner, committed durably (synchronous=FULL), and
+  /// returned claimed. Rows before the newest completed answer never make a key ambiguous:
+  /// that answer settled it. A key whose image is not reusable() never reuses.
+  BeginCall begin_call(const CallKey& key, const ReusePolicy& policy, const Money* price);
+
+  /// Records the result of the claimed call `row`: outcome, billed, possibly billed, HTTP
+  /// status, request id and the normalized answer. Also accepts a row marked lost (the result
+  /// is the truth). bad_row when the row is not pending or lost.
+  LedgerError complete_call(std::int64_t row, const DetectResult& result);
+
+  /// Deletes the claim `row` of a request that was never sent (cancelled, over budget).
+  /// bad_row when the row is not pending or lost.
+  LedgerError release_claim(std::int64_t row);
+
+  /// Calls, billed calls, possibly billed calls, reused answers and cost per model and UTC day.
+  LedgerReport report(const ReportFilter& filter = {});
+
+  /// Every call row, oldest first, as one JSON object (no newline) per call of `line`.
+  LedgerError export_rows(const std::function<void(std::string_view line)>& line);
+
+  /// The file.
+  const std::filesystem::path& path() const noexcept;
+
+ private:
+  explicit Ledger(std::unique_ptr<detail::LedgerState> state);
+  std::unique_ptr<detail::LedgerState> state_;
+};
+
+/// An open ledger, or why there is none.
+struct LedgerOpenResult {
+  std::optional<Ledger> ledger;  ///< set on success
+  LedgerError error;             ///< set on failure
+  /// True when the ledger is open.
+  bool ok() const noexcept { return ledger.has_value(); }
+};
+
+/// $XDG_STATE_HOME/facegate/ledger.sqlite3 when XDG_STATE_HOME is set to an absolute path
+/// (XDG Base Directory Specification), else $HOME/.local/state/facegate/ledger.sqlite3.
+std::filesystem::path default_ledger_path();
 
 }  // namespace facegate

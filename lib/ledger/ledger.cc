@@ -317,6 +317,13 @@ LedgerError insert_claim(detail::LedgerState& d, const KeyText& key, const Image
   return {};
 }
 
+// `text`, all decimal digits, as a number.
+bool read_digits(std::string_view text, int& value) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc{} && end == text.data() + text.size();
+}
+
 BeginCall decided(BeginOutcome outcome, Unsettled&& u) {
   BeginCall call;
   call.outcome = outcome;
@@ -395,10 +402,8 @@ std::optional<Clock::time_point> parse_utc_time(std::string_view text) {
     return std::nullopt;
   }
   const auto day = parse_utc_day(text.substr(0, 10));
-  auto field = [&](std::size_t at, std::size_t length, int max, int& value) {
-    const char* begin = text.data() + at;
-    const auto [end, ec] = std::from_chars(begin, begin + length, value);
-    return ec == std::errc{} && end == begin + length && value >= 0 && value <= max;
+  auto field = [text](std::size_t at, std::size_t length, int max, int& value) {
+    return read_digits(text.substr(at, length), value) && value <= max;
   };
   int hours = 0, minutes = 0, seconds = 0, millis = 0;
   if (!day || !field(11, 2, 23, hours) || !field(14, 2, 59, minutes) ||
@@ -438,13 +443,11 @@ std::optional<DetectResult> read_answer(const Statement& row, int first) {
 
 std::optional<std::chrono::sys_days> parse_utc_day(std::string_view text) {
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
-  auto number = [&](std::size_t at, std::size_t length, int& value) {
-    const char* begin = text.data() + at;
-    const auto [end, ec] = std::from_chars(begin, begin + length, value);
-    return ec == std::errc{} && end == begin + length && value >= 0;
-  };
   int year = 0, month = 0, day = 0;
-  if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day)) return std::nullopt;
+  if (!read_digits(text.substr(0, 4), year) || !read_digits(text.substr(5, 2), month) ||
+      !read_digits(text.substr(8, 2), day)) {
+    return std::nullopt;
+  }
   const std::chrono::year_month_day date{std::chrono::year(year),
                                          std::chrono::month(static_cast<unsigned>(month)),
                                          std::chrono::day(static_cast<unsigned>(day))};

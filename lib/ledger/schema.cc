@@ -4,9 +4,16 @@
 // quick_check, PRAGMA application_id and PRAGMA user_version. Only a file that passes (a
 // ledger of this or an older schema, or an empty database) is opened for writing, so a corrupt
 // file, another program's database or a newer facegate's ledger is never changed.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <system_error>
+#include <vector>
 
 #include "ledger/internal.hpp"
 
@@ -134,14 +141,34 @@ LedgerError judge_contents(const Database& db, const Contents& contents) {
 }
 
 // Reads an existing, non-empty file on a read-only connection: nothing is written to it.
-LedgerError check_existing(const fs::path& path) {
+LedgerError check_existing(const fs::path& path, const LedgerOptions& options) {
   if (LedgerError e = check_header(path)) return e;
   Database db;
   if (LedgerError e = db.open(path, SQLITE_OPEN_READONLY)) return e;
+  sqlite3_busy_timeout(db.handle(), static_cast<int>(options.busy_timeout.count()));
   if (LedgerError e = quick_check(db)) return e;
   Contents contents;
   if (LedgerError e = read_contents(db, contents)) return e;
   return judge_contents(db, contents);
+}
+
+// Creates the missing parent directories of `path` with mode 0700 (XDG Base Directory
+// Specification: state is private to its user).
+LedgerError create_private_directories(const fs::path& path) {
+  std::vector<fs::path> missing;
+  std::error_code ec;
+  for (fs::path dir = path.parent_path(); !dir.empty() && !fs::exists(dir, ec);
+       dir = dir.parent_path()) {
+    missing.push_back(dir);
+    if (dir == dir.parent_path()) break;
+  }
+  for (auto dir = missing.rbegin(); dir != missing.rend(); ++dir) {
+    if (::mkdir(dir->c_str(), 0700) != 0 && errno != EEXIST) {
+      return plain_error(path, LedgerErrorCode::io,
+                         "cannot create " + dir->string() + ": " + std::strerror(errno));
+    }
+  }
+  return {};
 }
 
 // Where the file stands before opening it for writing.
@@ -155,18 +182,17 @@ LedgerError prepare_path(const fs::path& path, const LedgerOptions& options, boo
     }
     const auto size = fs::file_size(path, ec);
     if (ec) return plain_error(path, LedgerErrorCode::io, ec.message());
-    return size == 0 ? LedgerError{} : check_existing(path);
+    return size == 0 ? LedgerError{} : check_existing(path, options);
   }
   if (!options.create_if_missing) {
     return plain_error(path, LedgerErrorCode::missing, "no ledger here (no call recorded yet)");
   }
-  if (path.has_parent_path()) {
-    fs::create_directories(path.parent_path(), ec);
-    if (ec) {
-      return plain_error(path, LedgerErrorCode::io,
-                         "cannot create " + path.parent_path().string() + ": " + ec.message());
-    }
-  }
+  if (LedgerError e = create_private_directories(path)) return e;
+  // The file holds URLs as sent (signed ones included): readable by its owner only. SQLite
+  // gives its -wal and -shm the same mode. An empty file is an empty database.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno != EEXIST) return plain_error(path, LedgerErrorCode::io, std::strerror(errno));
+  if (fd >= 0) ::close(fd);
   return {};
 }
 

@@ -90,13 +90,16 @@ CLI::App* add_ledger_command(CLI::App& app, int& exit_code) {
   options->file = default_ledger_path().string();
   auto* ledger = app.add_subcommand(
       "ledger", "Spend recorded in the ledger of remote calls, per model and UTC day");
-  ledger->add_option("--ledger", options->file, "The ledger file")->capture_default_str();
+  ledger->add_option("--ledger", options->file, "The ledger file")
+      ->type_name("FILE")
+      ->capture_default_str();
   ledger->add_flag("--json", options->json, "The report as one JSON object");
   ledger->add_option("--since", options->since, "Only UTC days from this one on (YYYY-MM-DD)")
+      ->type_name("DATE")
       ->check([](const std::string& text) {
         return parse_utc_day(text) ? std::string() : "not a date in the form YYYY-MM-DD";
       });
-  ledger->add_option("--model", options->model, "Only this model");
+  ledger->add_option("--model", options->model, "Only this model")->type_name("MODEL");
   auto* exported = ledger->add_subcommand("export", "Every call row as JSON Lines");
   exported->fallthrough();  // `facegate ledger export --ledger FILE` works too
   ledger->callback([options, exported, &exit_code] {
