@@ -221,6 +221,11 @@ class NetworkLoop;
 /// Called once per submitted image with its result, from inside the loop's run().
 using DetectCallback = std::function<void(DetectResult result)>;
 
+/// Asked once per image, from the loop, when its first attempt holds a rate slot and is about
+/// to start: true sends it, false ends it as not_sent without sending (the place for a
+/// write-ahead record of the call, committed only for requests that really go out).
+using SendGate = std::function<bool()>;
+
 /// Sends face-detect requests on a shared NetworkLoop (the one that fetches image headers):
 /// no thread, no sleep; every wait (rate limit, backoff, Retry-After) is a task on the loop.
 ///
@@ -244,8 +249,9 @@ class DetectClient {
   DetectClient& operator=(const DetectClient&) = delete;
 
   /// Queues one image for `model`; `on_done` gets its result exactly once, from the loop.
+  /// `before_first_send`, when given, is asked right before the first attempt starts.
   void submit(const ModelRules& model, std::string image_url, std::span<const Parameter> parameters,
-              DetectCallback on_done);
+              DetectCallback on_done, SendGate before_first_send = {});
   /// The request submit() would send, for --dry-run (render_dry_run, dry_run_json).
   DetectRequest request_for(const ModelRules& model, std::string_view image_url,
                             std::span<const Parameter> parameters = {}) const;

@@ -305,6 +305,7 @@ struct RemoteInput {
   Job job;
   bool calling = false;              // a detector call was submitted
   std::optional<std::int64_t> row;   // its claim in the ledger
+  std::optional<BeginCall> begin;    // the ledger's answer when the call was about to go out
   std::optional<Money> price;        // what the call may cost, in the spend's currency
 };
 
@@ -366,7 +367,8 @@ class Checker::State::NetworkSide {
   void start(Job job);
   void fetched(std::uint64_t sequence, ProbeResult result);
   void request_call(std::uint64_t sequence);
-  bool answered_by_ledger(RemoteInput& open);
+  bool claim(std::uint64_t sequence);
+  void settle_from_ledger(std::uint64_t sequence, BeginCall begin);
   void called(std::uint64_t sequence, DetectResult result);
   void finish(std::uint64_t sequence);
   void begin_cancel();
@@ -455,8 +457,9 @@ void Checker::State::NetworkSide::fetched(std::uint64_t sequence, ProbeResult re
   request_call(sequence);
 }
 
-// Sends the call of a pass, unless the run is cancelled, the spend limits say no, or the
-// ledger has its answer (or a live claim on it: then asks again in a second).
+// Sends the call of a pass, unless the run is cancelled or the spend limits say no. The ledger
+// is asked right before the first attempt goes out (claim()), so that a claim stands only for
+// a request really sent.
 void Checker::State::NetworkSide::request_call(std::uint64_t sequence) {
   auto it = open_.find(sequence);
   if (it == open_.end()) return;
@@ -471,44 +474,52 @@ void Checker::State::NetworkSide::request_call(std::uint64_t sequence) {
     record.remote->outcome = DetectOutcome::budget_exhausted;
     return finish(sequence);
   }
-  if (ledger_ && answered_by_ledger(open)) return finish(sequence);
-  if (ledger_ && !open.row) {  // claimed elsewhere, still in flight
-    loop_->transfers().schedule(Clock::now() + std::chrono::seconds(1),
-                                [this, sequence] { request_call(sequence); });
-    return;
-  }
   spend_.reserve(open.price);
   open.calling = true;
+  open.begin.reset();
+  SendGate gate;
+  if (ledger_) gate = [this, sequence] { return claim(sequence); };
   client_->submit(*open.job.model, open.job.input.source, open.job.parameters,
-                  [this, sequence](DetectResult r) { called(sequence, std::move(r)); });
+                  [this, sequence](DetectResult r) { called(sequence, std::move(r)); },
+                  std::move(gate));
 }
 
-// Asks the ledger before paying. True when the record is settled without a call (a reused
-// answer, an ambiguous earlier call, a ledger failure); false with open.row set when this
-// process claimed the call, and false without it while another process holds the claim.
-bool Checker::State::NetworkSide::answered_by_ledger(RemoteInput& open) {
+// The ledger's word before paying: true when this process claimed the call.
+bool Checker::State::NetworkSide::claim(std::uint64_t sequence) {
+  auto it = open_.find(sequence);
+  if (it == open_.end()) return false;
+  RemoteInput& open = it->second;
   const Job& job = open.job;
-  const NetworkFacts* net = job.record.probe.network ? &*job.record.probe.network : nullptr;
   CallKey key;
   key.model = job.model->name;
   key.parameters = job.parameters;
   key.image.source = job.input.source;
   key.image.content_length = job.record.probe.file_size;
-  if (net != nullptr) {
+  if (const auto& net = job.record.probe.network) {
     key.image.etag = net->etag;
     key.image.last_modified = net->last_modified;
   }
-  BeginCall begin = ledger_->begin_call(key, state_.options.reuse, open.price ? &*open.price : nullptr);
+  open.begin = ledger_->begin_call(key, state_.options.reuse, open.price ? &*open.price : nullptr);
+  if (open.begin->outcome != BeginOutcome::claimed) return false;
+  open.row = open.begin->row;
+  return true;
+}
+
+// A call the ledger withdrew: its record comes from the ledger (a reused answer, an ambiguous
+// earlier call, a failure), or, while another process holds the claim, it is asked again.
+void Checker::State::NetworkSide::settle_from_ledger(std::uint64_t sequence, BeginCall begin) {
+  RemoteInput& open = open_.at(sequence);
   std::optional<DetectResult>& remote = open.job.record.remote;
   switch (begin.outcome) {
     case BeginOutcome::claimed:
-      open.row = begin.row;
-      return false;
+      return;  // not withdrawn
     case BeginOutcome::in_flight:
-      return false;
-    case BeginOutcome::reuse:
+      open.calling = false;
+      loop_->transfers().schedule(Clock::now() + std::chrono::seconds(1),
+                                  [this, sequence] { request_call(sequence); });
+      return;
+    case BeginOutcome::reuse:  // the answer as it came, so a re-run's records match
       remote = std::move(begin.answer);
-      remote->detail = "reused from the ledger (row " + std::to_string(begin.row) + "): not paid again";
       break;
     case BeginOutcome::ambiguous:
       remote = std::move(begin.answer);
@@ -517,11 +528,11 @@ bool Checker::State::NetworkSide::answered_by_ledger(RemoteInput& open) {
       break;
     case BeginOutcome::error:
       remote = not_sent("not sent: the ledger failed: " + begin.error.message);
-      return true;
+      return finish(sequence);
   }
   remote->cached = true;
   remote->billed = 0;
-  return true;
+  finish(sequence);
 }
 
 void Checker::State::NetworkSide::called(std::uint64_t sequence, DetectResult result) {
@@ -529,6 +540,11 @@ void Checker::State::NetworkSide::called(std::uint64_t sequence, DetectResult re
   if (it == open_.end()) return;
   RemoteInput& open = it->second;
   spend_.settle(open.price, result);
+  if (open.begin && open.begin->outcome != BeginOutcome::claimed) {
+    BeginCall begin = std::move(*open.begin);
+    open.begin.reset();
+    return settle_from_ledger(sequence, std::move(begin));
+  }
   if (open.row) {
     // A call that never left (cancelled while it waited for a rate slot) frees its claim.
     const bool never_sent = result.outcome == DetectOutcome::not_sent && result.attempts == 0;

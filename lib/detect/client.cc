@@ -51,6 +51,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     DetectRequest request;
     std::string host_key;
     DetectCallback on_done;
+    SendGate before_first_send;  // asked once, when the first attempt holds its rate slot
     Lane* lane = nullptr;
     State* state = nullptr;  // alive while the job runs: its transfer callback owns the state
 
@@ -136,6 +137,11 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
       }
       auto job = std::move(lane.waiting.front());
       lane.waiting.pop_front();
+      if (job->attempts == 0 && job->before_first_send && !job->before_first_send()) {
+        lane.limiter.unused(*ticket, Clock::now());
+        withdraw(job);
+        continue;
+      }
       start_attempt(std::move(job), *ticket);
     }
   }
@@ -248,6 +254,17 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     on_done(std::move(result));
   }
 
+  /// Ends a job its gate withdrew, from the loop (pump may run inside submit).
+  void withdraw(const std::shared_ptr<Job>& job) {
+    job->finished = true;
+    loop.post([self = shared_from_this(), job] {
+      DetectResult result;
+      result.outcome = DetectOutcome::not_sent;
+      result.detail = "not sent: withdrawn before the first attempt";
+      self->deliver(job, std::move(result));
+    });
+  }
+
   /// Ends a submission that cannot be sent, from the loop (callbacks never run inside submit).
   void refuse(DetectCallback& on_done, std::string detail) {
     DetectResult result;
@@ -311,7 +328,8 @@ DetectClient::DetectClient(NetworkLoop& loop, ApiKey key, DetectOptions options)
 DetectClient::~DetectClient() = default;
 
 void DetectClient::submit(const ModelRules& model, std::string image_url,
-                          std::span<const Parameter> parameters, DetectCallback on_done) {
+                          std::span<const Parameter> parameters, DetectCallback on_done,
+                          SendGate before_first_send) {
   State& state = *state_;
   if (state.key.empty()) {
     return state.refuse(on_done,
@@ -325,6 +343,7 @@ void DetectClient::submit(const ModelRules& model, std::string image_url,
   job->request = build_detect_request(model, state.base, image_url, parameters);
   job->host_key = detail::TransferLoop::host_key(job->request.url);
   job->on_done = std::move(on_done);
+  job->before_first_send = std::move(before_first_send);
   job->answer_cap = state.options.max_response_bytes;
   job->lane = &state.lane_for(model);
   job->state = &state;

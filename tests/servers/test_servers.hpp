@@ -164,6 +164,9 @@ class ChildProcess {
     return std::nullopt;
   }
 
+  /// The child's process id; -1 once reaped.
+  pid_t pid() const { return pid_; }
+
   /// True once the child has ended (it is then reaped).
   bool exited() {
     if (pid_ <= 0) return true;
