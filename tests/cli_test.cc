@@ -623,14 +623,20 @@ TEST_CASE("ledger: runs killed with SIGKILL, then re-run, never pay twice for an
     CAPTURE(url);
     CHECK(count == 1);
   }
-  // The ledger accounts for every call the fake saw: billed plus possibly billed.
+  // The ledger accounts for every call the fake saw: billed plus possibly billed. It may count
+  // more, never fewer: a run killed after its claim was committed and before the request was
+  // written leaves a claim the fake never saw, which stays possibly billed (at most one such
+  // window per kill here, as the claims of one run go out one at a time).
   const Run report = run({"ledger", "--json", "--ledger", ledger.string()});
   simdjson::dom::parser parser;
   simdjson::dom::element total;
   REQUIRE(parser.parse(report.out)["total"].get(total) == simdjson::SUCCESS);
   const std::uint64_t billed = total["billed"].get_uint64().value();
   const std::uint64_t possibly = total["possibly_billed"].get_uint64().value();
-  CHECK(billed + possibly == service.admitted_images().size());
+  const std::uint64_t admitted = service.admitted_images().size();
+  CHECK(billed + possibly >= admitted);
+  CHECK(billed + possibly <= admitted + 4);
+  CHECK(billed <= admitted);
 }
 
 TEST_CASE("ledger: two processes on one list and one ledger send each image once") {
