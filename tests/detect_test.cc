@@ -1201,24 +1201,46 @@ TEST_CASE("detect_one: a client destroyed with work pending still completes it")
   CHECK(server.log().size() == 1);
 }
 
-TEST_CASE("cancel_pending ends waiting images as not_sent") {
+// Runs `loop` until the fake has received `count` requests (at most 10 s).
+void run_until_received(NetworkLoop& loop, const FakeDashScope& server, std::size_t count) {
+  for (int i = 0; i < 500 && server.log().size() < count; ++i) loop.run_for(20ms);
+  REQUIRE(server.log().size() == count);
+}
+
+TEST_CASE("cancel_pending ends every image not yet written as not_sent, and retries none") {
   auto& server = fake();
   const auto options = fast_options(server);
   NetworkLoop loop;
   DetectClient client(loop, ApiKey(kKey), options);
-  std::vector<DetectResult> results(3);
-  for (int i = 0; i < 3; ++i) {  // emoji-detect-v1: 1 RPS, so two wait for a token
-    client.submit(model("emoji-detect-v1"), server.image("face.png?c" + std::to_string(i)), {},
-                  [&results, i](DetectResult r) { results[i] = std::move(r); });
-  }
-  CHECK(client.pending() == 3);
+  std::vector<DetectResult> results(5);
+  const auto keep = [&results](int i) { return [&results, i](DetectResult r) { results[i] = std::move(r); }; };
+  // Written, answered after a second: it finishes normally.
+  client.submit(model("emoji-detect-v1"), server.image("face.png?fault=slow&delay=1"), {}, keep(0));
+  // Written, then answered 503, which is retried unless cancel_pending came in between.
+  client.submit(model("wan2.2-s2v-detect"), server.image("face.png?fault=slow&delay=1&then=503"), {},
+                keep(1));
+  run_until_received(loop, server, 2);
+  // emoji-detect-v1 has 1 RPS: these two wait for a token.
+  client.submit(model("emoji-detect-v1"), server.image("face.png?c2"), {}, keep(2));
+  client.submit(model("emoji-detect-v1"), server.image("face.png?c3"), {}, keep(3));
+  // Handed to the loop, not yet written: the loop has not run since.
+  client.submit(model("wan2.2-s2v-detect"), server.image("face.png?c4"), {}, keep(4));
+  CHECK(client.pending() == 5);
   client.cancel_pending();
-  CHECK(client.pending() == 1);
+  CHECK(client.pending() == 2);
   loop.run();
   CHECK(results[0].outcome == DetectOutcome::passed);
-  CHECK(results[1].outcome == DetectOutcome::not_sent);
-  CHECK(results[2].outcome == DetectOutcome::not_sent);
-  CHECK(server.log().size() == 1);
+  CHECK(results[1].outcome == DetectOutcome::request_error);
+  CHECK(results[1].http_status == 503);
+  CHECK(results[1].attempts == 1);
+  CHECK(results[1].detail.find("not retried") != std::string::npos);
+  for (int i = 2; i < 5; ++i) {
+    CAPTURE(i);
+    CHECK(results[i].outcome == DetectOutcome::not_sent);
+    CHECK(results[i].attempts == 0);
+    CHECK(results[i].detail == "cancelled before it was sent");
+  }
+  CHECK(server.log().size() == 2);
 }
 
 TEST_CASE("the API key appears nowhere: results, details, dry runs, the fake's log") {

@@ -256,7 +256,8 @@ class DetectClient {
   DetectRequest request_for(const ModelRules& model, std::string_view image_url,
                             std::span<const Parameter> parameters = {}) const;
   /// Ends every image not yet written to the network (waiting for the rate limiter or a
-  /// backoff) with not_sent; requests in flight finish normally.
+  /// backoff, queued behind the loop's limits, connecting) with not_sent; requests in flight
+  /// finish normally, and from now on none is retried (its failure is its result).
   void cancel_pending();
   /// Images submitted whose callback has not run yet.
   std::size_t pending() const noexcept;

@@ -108,6 +108,8 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
   std::string base;
   std::map<std::string, Lane, std::less<>> lanes;
   std::set<std::shared_ptr<Job>> backing_off;
+  std::set<std::shared_ptr<Job>> on_loop;  // attempts handed to the loop and not yet done
+  bool cancelled = false;                  // cancel_pending() ran: no retry goes out after it
   std::mt19937_64 random{std::random_device{}()};
   std::size_t pending = 0;
 
@@ -164,6 +166,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     job->ticket = ticket;
     CURL* easy = job->easy;
     std::string host_key = job->host_key;
+    on_loop.insert(job);
     loop.add(easy, std::move(host_key), {},
              [self = shared_from_this(), job = std::move(job)](CURLcode code) {
                self->attempt_done(job, code);
@@ -178,6 +181,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
   }
 
   void attempt_done(const std::shared_ptr<Job>& job, CURLcode code) {
+    on_loop.erase(job);
     Lane& lane = *job->lane;
     if (job->writes == 0) lane.limiter.unused(*job->ticket, Clock::now());
     job->ticket.reset();
@@ -187,6 +191,12 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     DetectResult result = attempt_result(*job, code, retry_after);
     const auto decision =
         detail::decide_retry(result, job->attempts, retry_after, options, random());
+    if (cancelled && decision.retry) {
+      result.detail += (result.detail.empty() ? "" : "; ") +
+                       std::string("not retried: the checks were cancelled");
+      deliver(job, std::move(result));
+      return;
+    }
     if (!decision.retry) {
       if (!decision.reason.empty()) {
         result.detail += (result.detail.empty() ? "" : "; ") + decision.reason;
@@ -359,12 +369,27 @@ DetectRequest DetectClient::request_for(const ModelRules& model, std::string_vie
 
 void DetectClient::cancel_pending() {
   State& state = *state_;
+  state.cancelled = true;
   std::vector<std::shared_ptr<State::Job>> cancelled(state.backing_off.begin(),
                                                      state.backing_off.end());
   state.backing_off.clear();
   for (auto& [name, lane] : state.lanes) {
     cancelled.insert(cancelled.end(), lane.waiting.begin(), lane.waiting.end());
     lane.waiting.clear();
+  }
+  // Attempts on the loop whose request has not been written (queued behind the loop's limits,
+  // or still connecting) are taken back; their attempt did not happen.
+  for (auto it = state.on_loop.begin(); it != state.on_loop.end();) {
+    const std::shared_ptr<State::Job>& job = *it;
+    if (job->writes > 0 || !state.loop.remove(job->easy)) {
+      ++it;
+      continue;
+    }
+    job->lane->limiter.unused(*job->ticket, Clock::now());
+    job->ticket.reset();
+    --job->attempts;
+    cancelled.push_back(job);
+    it = state.on_loop.erase(it);
   }
   for (const auto& job : cancelled) {
     DetectResult result;

@@ -50,7 +50,8 @@ Faults, chosen by the query string of input.image_url (the download ignores the 
     fault=429          429 Throttling.RateQuota
     fault=html502      502 with an HTML body
     fault=timeout_url  400 InvalidURL.Timeout
-    fault=slow         wait delay=<seconds> (default 3), then answer normally
+    fault=slow         wait delay=<seconds> (default 3), then answer normally, or with the
+                       fault then=<fault> (one of those below)
     fault=malformed    200 with a body that is not JSON
     fault=truncated    200 with the normal answer cut in half (Content-Length matches the cut)
     fault=wrong_type   200 with the normal answer, every value in output and usage a string
@@ -447,7 +448,10 @@ class Handler(BaseHTTPRequestHandler):
             retry_headers["Retry-After"] = email.utils.formatdate(when, usegmt=True)
         if fault == "slow":
             time.sleep(float(query.get("delay", ["3"])[0]))
-            return False
+            fault = query.get("then", [None])[0]
+            if fault is None:
+                return False
+            record["fault"] = fault
         if fault == "500":
             raise Refusal(500, "InternalError", "An internal error has occurred.")
         if fault == "503":
