@@ -324,11 +324,9 @@ namespace {
 // fake_dashscope.py on a free loopback port, for the online check.
 class FakeService {
  public:
-  explicit FakeService(std::string key)
-      : process_({facegate::test::find_program({"python3"}).string(),
-                  (source_root() / "tests" / "servers" / "fake_dashscope.py").string(), "--key",
-                  std::move(key), "--port", "0"},
-                 /*capture_stdout=*/true) {
+  // `options`: more of the fake's options (--input-fault, --refuse-model).
+  explicit FakeService(std::string key, std::vector<std::string> options = {})
+      : process_(command(std::move(key), std::move(options)), /*capture_stdout=*/true) {
     const std::optional<std::string> line = process_.read_line(std::chrono::seconds(10));
     REQUIRE_MESSAGE(line.has_value(), "fake_dashscope.py did not start");
     REQUIRE(line->rfind("PORT ", 0) == 0);
@@ -351,6 +349,13 @@ class FakeService {
   }
 
  private:
+  static std::vector<std::string> command(std::string key, std::vector<std::string> options) {
+    std::vector<std::string> argv{facegate::test::find_program({"python3"}).string(),
+                                  (source_root() / "tests" / "servers" / "fake_dashscope.py").string(),
+                                  "--key", std::move(key), "--port", "0"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return argv;
+  }
   static Run run_curl(const std::string& url) {
     Run r;
     FILE* pipe = ::popen(("curl -sS " + url).c_str(), "r");
@@ -428,4 +433,58 @@ TEST_CASE("online check: only local passes reach the detector; records, summary,
   CHECK(dry.out.find(key) == std::string::npos);
   CHECK(dry.err.find(key) == std::string::npos);
   CHECK(service.requested_images().size() == sent.size());  // a dry run sends nothing
+}
+
+TEST_CASE("online check: an input fault that the rules let through costs nothing or one image") {
+  // The vendor does not say whether a too-small image is a refused request (not billed) or a
+  // completed check that failed (billed) (docs/service.md, "Billing"): the fake answers each
+  // way in turn. A rules file without wan2.2-s2v-detect's pixel rule lets the 300x300 image
+  // reach it.
+  const std::string key = "sk-facegate-test-9b2e61";
+  TempDir images("facegate-cli-images-");
+  for (const char* name : {"portrait-640x800.jpg", "small-300x300.png"}) {
+    fs::copy_file(example(name), images.path() / name);
+  }
+  facegate::test::NginxServer nginx(images.path());
+  const std::string list =
+      nginx.url("/portrait-640x800.jpg") + "\n" + nginx.url("/small-300x300.png") + "\n";
+  std::string rules_json = run({"rules", "--json", "wan2.2-s2v-detect"}).out;
+  const std::size_t pixels = rules_json.find("\"pixels\":{");
+  REQUIRE(pixels != std::string::npos);
+  rules_json.erase(pixels, rules_json.find("},", pixels) + 2 - pixels);
+  TempDir dir("facegate-cli-");
+  const fs::path rules = dir.path() / "no-pixel-rule.json";
+  facegate::test::write_text(rules, rules_json);
+
+  // With the built-in rules the small image is a call avoided, worth at most one image.
+  const Run offline = run({"check", "--offline", "--model", "wan2.2-s2v-detect",
+                           "--allow-private-network", "-"}, list);
+  CHECK(offline.err.find("remote calls avoided: 1 (0.2 s at the models' rates), money saved: "
+                         "up to USD 0.000574") != std::string::npos);
+
+  struct Way {
+    std::string outcome, billed, summary;
+  };
+  for (const Way& way : {Way{"request_error", "0", "billed: 1, cost: USD 0.000574"},
+                         Way{"failed_check", "1", "billed: 2, cost: USD 0.001148"}}) {
+    CAPTURE(way.outcome);
+    FakeService service(key, {"--input-fault", way.outcome});
+    const Run r = run({"check", "--json", "--rules", rules.string(), "--model",
+                       "wan2.2-s2v-detect", "--allow-private-network", "--base-url",
+                       service.base_url(), "-"},
+                      list, {"DASHSCOPE_API_KEY=" + key});
+    CHECK(r.exit_code == 1);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == 2);
+    CHECK(field(lines[0], "remote").find("\"outcome\":\"passed\"") != std::string::npos);
+    CHECK(field(lines[1], "decision") == "pass");
+    const std::string remote = field(lines[1], "remote");
+    CHECK(remote.find("\"outcome\":\"" + way.outcome + "\"") != std::string::npos);
+    CHECK(remote.find("\"billed\":" + way.billed) != std::string::npos);
+    CHECK(remote.find("\"code\":\"InvalidFile.Resolution\"") != std::string::npos);
+    CHECK(r.err.find("checked 2: 2 pass, 0 reject, 0 unknown, 0 error") != std::string::npos);
+    CHECK(r.err.find("remote calls: 2, passed: 1, " + way.summary + ", possibly billed: 0") !=
+          std::string::npos);
+    CHECK(service.requested_images().size() == 2);
+  }
 }

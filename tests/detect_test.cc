@@ -1241,3 +1241,48 @@ TEST_CASE("the API key appears nowhere: results, details, dry runs, the fake's l
   CHECK(everything.find(kKey) == std::string::npos);
   CHECK(everything.find("7f3a9c1e5b2d4f60") == std::string::npos);  // not even its tail
 }
+
+TEST_CASE("fake: an input fault is a refused request or a completed, billed failed check") {
+  // The vendor bills a completed check, pass or fail, and not a failed request, but does not say
+  // which of the two an input fault gets (docs/service.md, "Billing"): the fake answers either.
+  auto& server = fake();
+  const auto options = fast_options(server);
+  struct InputFault {
+    std::string model, image, code;
+    bool shape_has_code;  // liveportrait-detect and animate-anyone-detect-gen2 fail with a message
+  };
+  const std::vector<InputFault> faults = {
+      {"wan2.2-s2v-detect", "small.png", "InvalidFile.Resolution", true},
+      {"emo-detect-v1", "small.png", "InvalidFile.Resolution", true},
+      {"liveportrait-detect", "wide.png", "InvalidFile.AspectRatio", false},
+      {"emoji-detect-v1", "anim.gif", "InvalidParameter.UnsupportedFileFormat", true},
+      {"animate-anyone-detect-gen2", "face.webp", "InvalidParameter.UnsupportedFileFormat", false},
+  };
+  std::vector<Submission> batch;
+  for (const auto& fault : faults) {  // "n": one URL per request, to count them
+    const std::string n = "n=" + std::to_string(batch.size());
+    batch.push_back({fault.model, server.image(fault.image + "?" + n)});  // the default way
+    batch.push_back({fault.model, server.image(fault.image + "?input_fault=failed_check&" + n)});
+  }
+  const auto results = run_batch(batch, options);
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    CAPTURE(faults[i].model);
+    const DetectResult& refused = results[2 * i];
+    CHECK(refused.outcome == DetectOutcome::request_error);
+    CHECK(refused.http_status == 400);
+    CHECK(refused.code == faults[i].code);
+    CHECK(refused.billed == 0);
+    CHECK_FALSE(refused.billing_uncertain());
+    const DetectResult& failed = results[2 * i + 1];
+    CHECK(failed.outcome == DetectOutcome::failed_check);
+    CHECK(failed.http_status == 200);
+    CHECK_FALSE(failed.passed);
+    CHECK(failed.billed == 1);
+    CHECK_FALSE(failed.billing_uncertain());
+    CHECK(failed.code == (faults[i].shape_has_code ? faults[i].code : ""));
+    CHECK_FALSE(failed.message.empty());
+  }
+  const auto log = server.log();
+  CHECK(log.size() == batch.size());
+  for (const auto& submission : batch) CHECK(requests_for(log, submission.image_url) == 1);
+}
