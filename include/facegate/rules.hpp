@@ -147,6 +147,18 @@ enum class ResponseShape : std::uint8_t {
 /// Stable name of a response shape, as in the rules file ("check_pass_humanoid", ...).
 std::string_view response_shape_name(ResponseShape shape) noexcept;
 
+/// A model's retirement, as the vendor announced it (docs/service.md, "Lifecycle"). A retired
+/// model may still be answered, or refused as a whole (ModelNotFound, Model.AccessDenied):
+/// evaluate() warns about it in every verdict (model.retired) and never rejects for it.
+struct LifecycleRule {
+  std::string retired;    ///< the retirement date, "YYYY-MM-DD", a valid calendar date
+  std::string reference;  ///< where the vendor says so, e.g. "model-retirement notice 118434"
+  RuleSource source = RuleSource::documented;  ///< where the fact comes from
+  std::string note;                            ///< free text; may be empty
+  /// Memberwise equality.
+  bool operator==(const LifecycleRule&) const = default;
+};
+
 /// Everything facegate knows about one model. Absent optional groups are no rule.
 struct ModelRules {
   std::string name;                       ///< the "model" of the request body
@@ -161,6 +173,7 @@ struct ModelRules {
   std::vector<ParameterRule> parameters;  ///< request parameters, in the file's order
   RateRule rate;                          ///< requests per second
   std::optional<PriceRule> price;         ///< absent where the vendor publishes none
+  std::optional<LifecycleRule> lifecycle; ///< absent: no retirement announced
   /// Memberwise equality.
   bool operator==(const ModelRules&) const = default;
 };
@@ -295,7 +308,8 @@ std::string_view severity_name(Severity severity) noexcept;
 /// size.long_side_above_max, size.unknown, aspect.above_max, file_size.above_max,
 /// file_size.ambiguous, file_size.unknown, param.<name>.invalid, param.<name>.missing,
 /// param.<name>.unknown, url.not_public, url.scheme, url.malformed, image.not_read,
-/// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors).
+/// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors),
+/// model.retired.
 struct Finding {
   std::string code;     ///< stable code, see above
   Severity severity = Severity::info;  ///< weight
@@ -325,7 +339,9 @@ struct Verdict {
 /// probe.<error_code_name> and decision error; unsupported_format is judged as format.unknown.
 /// A local file gets url.not_public as info (it can be uploaded, even when strict). A URL the
 /// service cannot fetch rejects with url.malformed, url.scheme or url.not_public and nothing
-/// else; a network failure gives fetch.<error_code_name> and decision error.
+/// else; a network failure gives fetch.<error_code_name> and decision error. A retired model
+/// (ModelRules::lifecycle) adds model.retired, a warning, last in every verdict: it never
+/// changes the decision, even when strict.
 Verdict evaluate(const ModelRules& rules, const Subject& subject);
 
 /// The parameters to send: for each of the model's parameters in rule order, the given value,

@@ -58,19 +58,18 @@ class Evaluation {
   Evaluation(const ModelRules& rules, const Subject& subject) : rules_(rules), subject_(subject) {}
 
   Verdict run() {
-    if (!check_source()) {
-      verdict_.decision = decide();
-      return std::move(verdict_);
+    if (check_source()) {
+      if (header_read_) {
+        check_probe();
+        check_format();
+        check_dimensions();
+        check_file_size();
+      } else {
+        note_unread_image();
+      }
+      check_parameters();
     }
-    if (header_read_) {
-      check_probe();
-      check_format();
-      check_dimensions();
-      check_file_size();
-    } else {
-      note_unread_image();
-    }
-    check_parameters();
+    note_retirement();
     verdict_.decision = decide();
     return std::move(verdict_);
   }
@@ -332,6 +331,17 @@ class Evaluation {
               "; valid values: " + allowed + source_suffix(rule.source),
           allowed, given->value);
     }
+  }
+
+  // A warning, never a rejection, even when strict: the service may still answer a retired
+  // model, and when it refuses the model as a whole the detector stops sending to it.
+  void note_retirement() {
+    if (!rules_.lifecycle) return;
+    const LifecycleRule& rule = *rules_.lifecycle;
+    add("model.retired", Severity::warn,
+        rules_.name + " is retired as of " + rule.retired + " (" + rule.reference +
+            "): the service may refuse it" + source_suffix(rule.source),
+        {}, rule.retired);
   }
 
   Decision decide() const {
