@@ -488,3 +488,54 @@ TEST_CASE("online check: an input fault that the rules let through costs nothing
     CHECK(service.requested_images().size() == 2);
   }
 }
+
+TEST_CASE("a retired model: rules show it, every check warns, a refusal stops its calls") {
+  const Run table = run({"rules", "emo-detect-v1"});
+  CHECK(table.out.find("lifecycle   retired 2026-10-10") != std::string::npos);
+  CHECK(table.out.find("model-retirement notice 118434") != std::string::npos);
+  CHECK(run({"rules", "wan2.2-s2v-detect"}).out.find("no retirement announced") !=
+        std::string::npos);
+  CHECK(run({"rules", "--json", "liveportrait-detect"}).out.find(
+            R"("lifecycle":{"retired":"2026-10-10")") != std::string::npos);
+
+  const std::string key = "sk-facegate-test-118434";
+  TempDir images("facegate-cli-images-");
+  for (const char* name : {"portrait-640x800.jpg", "small-300x300.png"}) {
+    fs::copy_file(example(name), images.path() / name);
+  }
+  facegate::test::NginxServer nginx(images.path());
+  FakeService service(key, {"--refuse-model", "emo-detect-v1=ModelNotFound"});
+  const std::vector<std::string> urls = {
+      nginx.url("/portrait-640x800.jpg?a"), nginx.url("/small-300x300.png"),
+      nginx.url("/portrait-640x800.jpg?b"), nginx.url("/portrait-640x800.jpg?c")};
+  std::string list;
+  for (const auto& url : urls) list += url + "\n";
+  // 1 RPS: the first call's refusal is in long before a second one may go.
+  const Run r = run({"check", "--json", "--model", "emo-detect-v1", "--rps", "1",
+                     "--allow-private-network", "--base-url", service.base_url(), "-"},
+                    list, {"DASHSCOPE_API_KEY=" + key});
+  CHECK(r.exit_code == 1);
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == urls.size());
+  std::size_t refused = 0, not_sent = 0;
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    CHECK(line.find(R"({"code":"model.retired","severity":"warn")") != std::string::npos);
+    const std::string remote = field(line, "remote");
+    if (field(line, "decision") == "reject") {
+      CHECK(remote == "null");  // the small image: never sent
+    } else if (remote.find(R"("outcome":"request_error")") != std::string::npos) {
+      ++refused;
+      CHECK(remote.find(R"("code":"ModelNotFound")") != std::string::npos);
+    } else {
+      ++not_sent;
+      CHECK(remote.find(R"("outcome":"not_sent")") != std::string::npos);
+      CHECK(remote.find("the service refused the model: ModelNotFound (HTTP 404") !=
+            std::string::npos);
+    }
+  }
+  CHECK(refused == 1);
+  CHECK(not_sent == 2);
+  CHECK(service.requested_images().size() == 1);
+  CHECK(r.err.find("remote calls: 1, passed: 0, billed: 0") != std::string::npos);
+}

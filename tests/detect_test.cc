@@ -1286,3 +1286,60 @@ TEST_CASE("fake: an input fault is a refused request or a completed, billed fail
   CHECK(log.size() == batch.size());
   for (const auto& submission : batch) CHECK(requests_for(log, submission.image_url) == 1);
 }
+
+TEST_CASE("fake: after a model-level refusal nothing more is sent for that model") {
+  auto& server = fake();
+  for (const std::string code : {"ModelNotFound", "Model.AccessDenied", "AccessDenied.Unpurchased"}) {
+    CAPTURE(code);
+    server.reset();
+    auto options = fast_options(server);
+    options.requests_per_second = 2;  // two emo-detect-v1 requests go at once, the rest wait
+    NetworkLoop loop;
+    DetectClient client(loop, ApiKey(kKey), options);
+    std::vector<DetectResult> results(6);
+    std::vector<int> calls(results.size(), 0);
+    std::function<void(std::string_view, std::string, std::size_t)> submit =
+        [&](std::string_view name, std::string url, std::size_t i) {
+          client.submit(model(name), std::move(url), {}, [&, i](DetectResult r) {
+            ++calls[i];
+            results[i] = std::move(r);
+            // Submitted after the refusal, later in the run.
+            if (i == 0) submit("emo-detect-v1", server.image("face.png?after"), 5);
+          });
+        };
+    const std::string refused = server.image("face.png?fault=refuse_model&code=" + code);
+    const std::string retried = server.image("face.png?fault=500&times=1");
+    submit("emo-detect-v1", refused, 0);
+    submit("emo-detect-v1", retried, 1);  // backing off or waiting when the refusal comes
+    submit("emo-detect-v1", server.image("face.png?waiting1"), 2);
+    submit("emo-detect-v1", server.image("face.png?waiting2"), 3);
+    submit("wan2.2-s2v-detect", server.image("face.png?other"), 4);  // another model
+    loop.run();
+    CHECK(client.pending() == 0);
+    CHECK(calls == std::vector<int>(results.size(), 1));
+
+    CHECK(results[0].outcome == DetectOutcome::request_error);
+    CHECK(results[0].code == code);
+    CHECK(results[0].http_status == (code == "ModelNotFound" ? 404 : 403));
+    CHECK(results[0].attempts == 1);
+    const std::string why = "the service refused the model: " + code + " (HTTP " +
+                            std::to_string(results[0].http_status) + ", ";
+    CHECK(results[1].outcome == DetectOutcome::not_sent);
+    CHECK(results[1].attempts == 1);
+    CHECK(results[1].detail.find(why) != std::string::npos);
+    for (std::size_t i : {2u, 3u, 5u}) {
+      CAPTURE(i);
+      CHECK(results[i].outcome == DetectOutcome::not_sent);
+      CHECK(results[i].attempts == 0);
+      CHECK(results[i].billed == 0);
+      CHECK(results[i].detail.starts_with(why));
+    }
+    CHECK(results[4].outcome == DetectOutcome::passed);
+
+    const auto log = server.log();
+    CHECK(log.size() == 3);
+    CHECK(requests_for(log, refused) == 1);
+    CHECK(requests_for(log, retried) == 1);
+    CHECK(requests_for(log, server.image("face.png?other")) == 1);
+  }
+}

@@ -226,7 +226,10 @@ using DetectCallback = std::function<void(DetectResult result)>;
 /// connection failures before the request was written, at most max_attempts in all. A request
 /// that was written and then failed (timeout, reset, truncated answer) is possibly_billed and
 /// is not written again unless retry_ambiguous; libcurl's own silent resend on a reused
-/// connection that died is refused for the same reason.
+/// connection that died is refused for the same reason. Once the service refuses a model as a
+/// whole (ModelNotFound, Model.AccessDenied, AccessDenied.Unpurchased: a retired or unpurchased
+/// model), nothing more is sent for it: the images waiting for it and those submitted later end
+/// as not_sent, with a detail that names the refusal ("the service refused the model: ...").
 ///
 /// Not thread-safe: use it from the loop's thread. The loop must outlive the client. The
 /// client may be destroyed with work pending: submitted images still complete and call their
