@@ -416,7 +416,7 @@ def rules_seeds():
     return seeds
 
 
-# --- Face-detect answers (spec/models.md, "Responses"; the vendor's pages in shared/seeds) -----
+# --- Face-detect answers (docs/service.md#responses, after the vendor's samples) ------------
 
 
 def detect_seeds():

@@ -287,8 +287,9 @@ std::optional<OracleAnswer> oracle_answer(Format format, std::span<const std::by
 //    decode (12-bit, lossless and arithmetic-coded JPEG, RLE BMP, OS/2 2.x BMP, ...), libwebp
 //    a VP8X canvas that differs from its bitstream's size, and both are stricter in places.
 //  - Top-down BMP: a negative height means rows stored top-down (Microsoft's BITMAPINFOHEADER
-//    documentation, biHeight); the probe reports its magnitude (DESIGN.md) and stbi_info the
-//    negative number, so the magnitude of stb's height is compared.
+//    documentation, biHeight); the probe reports its magnitude
+//    (docs/design.md#the-probe-contract) and stbi_info the negative number, so the magnitude of
+//    stb's height is compared.
 void check_oracles(std::span<const std::byte> input, const Outcome& full) {
   const HeapBytes copy(input);
   std::optional<OracleAnswer> oracle = oracle_answer(full.info.format, copy.span());

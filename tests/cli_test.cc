@@ -238,7 +238,7 @@ TEST_CASE("check --offline over the samples: verdicts, summary and money saved")
   }
   CHECK(r.err.find("offline") != std::string::npos);
   CHECK(r.err.find("checked 8: 3 pass, 4 reject, 0 unknown, 1 error") != std::string::npos);
-  // 4 rejects at 5 RPS and the published USD 0.000574: an upper bound (docs/service.md).
+  // 4 rejects at 5 RPS and the published USD 0.000574: an upper bound (docs/service.md#billing).
   CHECK(r.err.find("remote calls avoided: 4 (0.8 s at the models' rates), money saved: up to "
                    "USD 0.002296") != std::string::npos);
 }
@@ -437,7 +437,7 @@ TEST_CASE("online check: only local passes reach the detector; records, summary,
 
 TEST_CASE("online check: an input fault that the rules let through costs nothing or one image") {
   // The vendor does not say whether a too-small image is a refused request (not billed) or a
-  // completed check that failed (billed) (docs/service.md, "Billing"): the fake answers each
+  // completed check that failed (billed) (docs/service.md#billing): the fake answers each
   // way in turn. A rules file without wan2.2-s2v-detect's pixel rule lets the 300x300 image
   // reach it.
   const std::string key = "sk-facegate-test-9b2e61";

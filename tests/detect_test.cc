@@ -515,7 +515,7 @@ TEST_CASE("base URL: explicit, then DASHSCOPE_HTTP_BASE_URL, then the documented
 }
 
 // =============================================================================================
-// Answers, one shape at a time (samples from shared/seeds, reformatted)
+// Answers, one shape at a time (the vendor's samples, docs/service.md#sources, reformatted)
 
 TEST_CASE("answers: documented pass and fail shapes are normalized") {
   SUBCASE("wan2.2-s2v-detect") {
@@ -561,7 +561,7 @@ TEST_CASE("answers: documented pass and fail shapes are normalized") {
         R"({"output":{"pass":false,"message":"No human face detected."},"usage":{"image_count":1}})");
     CHECK(r.outcome == DetectOutcome::failed_check);
     CHECK(r.message == "No human face detected.");
-    // The vendor's own sample (seeds/002) is not JSON: a missing comma and single quotes.
+    // The LivePortrait page's own sample is not JSON: a missing comma and single quotes.
     r = parse_detect_response(
         ResponseShape::pass_message, 200,
         "{\"output\":{\"pass\": true\n\"message\": 'success'},\"usage\":{\"image_count\":1}}");
@@ -1244,7 +1244,7 @@ TEST_CASE("the API key appears nowhere: results, details, dry runs, the fake's l
 
 TEST_CASE("fake: an input fault is a refused request or a completed, billed failed check") {
   // The vendor bills a completed check, pass or fail, and not a failed request, but does not say
-  // which of the two an input fault gets (docs/service.md, "Billing"): the fake answers either.
+  // which of the two an input fault gets (docs/service.md#billing): the fake answers either.
   auto& server = fake();
   const auto options = fast_options(server);
   struct InputFault {

@@ -1,5 +1,5 @@
-// The model rules (lib/rules/models.json, spec/models.md): the loader, evaluate() on both sides
-// of every bound of every model, and the presentations.
+// The model rules (lib/rules/models.json, docs/service.md#input-rules): the loader, evaluate()
+// on both sides of every bound of every model, and the presentations.
 #include <doctest/doctest.h>
 
 #include <cstdlib>

@@ -1,8 +1,10 @@
-// facegate: the face-detect models' input rules and the local verdict (shared/spec/models.md).
+// facegate: the face-detect models' input rules and the local verdict
+// (docs/service.md#input-rules).
 //
 // The rules live in lib/rules/models.json (schema 1), compiled into the library; another file
 // of the same schema can be loaded instead. evaluate() judges the probe's facts against one
-// model's rules: documented rules reject, inferred rules warn (DESIGN.md, principle 1).
+// model's rules: documented rules reject, inferred rules warn (docs/design.md#principles,
+// principle 1).
 #pragma once
 
 #include <cstdint>
@@ -83,7 +85,8 @@ std::string_view size_bound_name(SizeBound bound) noexcept;
 
 /// A file-size limit. An ambiguous limit ("10M": 10,000,000 or 10,485,760 bytes) is stored
 /// with its larger reading in max_bytes, which rejects, and the first size that fails the
-/// smaller reading in ambiguous_from_bytes, which warns (spec/models.md, "10M is ambiguous").
+/// smaller reading in ambiguous_from_bytes, which warns (docs/service.md#input-rules, "10M is
+/// ambiguous").
 struct FileSizeRule {
   std::uint64_t max_bytes = 0;                        ///< the limit, compared with bound
   SizeBound bound = SizeBound::below;                 ///< "<" or "<="
@@ -135,7 +138,7 @@ struct PriceRule {
   bool operator==(const PriceRule&) const = default;
 };
 
-/// The JSON shape of a completed request's answer (spec/models.md, "Responses").
+/// The JSON shape of a completed request's answer (docs/service.md#responses).
 enum class ResponseShape : std::uint8_t {
   check_pass_humanoid,   ///< output.check_pass, output.humanoid (wan2.2-s2v-detect)
   check_pass_bbox,       ///< output.check_pass, output.face_bbox, output.ext_bbox (emo-detect-v1)
@@ -147,7 +150,7 @@ enum class ResponseShape : std::uint8_t {
 /// Stable name of a response shape, as in the rules file ("check_pass_humanoid", ...).
 std::string_view response_shape_name(ResponseShape shape) noexcept;
 
-/// A model's retirement, as the vendor announced it (docs/service.md, "Lifecycle"). A retired
+/// A model's retirement, as the vendor announced it (docs/service.md#lifecycle). A retired
 /// model may still be answered, or refused as a whole (ModelNotFound, Model.AccessDenied):
 /// evaluate() warns about it in every verdict (model.retired) and never rejects for it.
 struct LifecycleRule {

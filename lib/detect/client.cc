@@ -1,4 +1,5 @@
-// The face-detect client on the shared NetworkLoop (DESIGN.md, "Remote side"; spec/models.md).
+// The face-detect client on the shared NetworkLoop (docs/design.md#remote-side;
+// docs/service.md#rate-limits and docs/service.md#request-failures).
 //
 // An image is a Job. It waits in its model's Lane until the lane's RateLimiter gives it a token,
 // then runs as a transfer on the loop; between attempts it waits in a task on the loop. Nothing
@@ -32,7 +33,7 @@ bool is_http_url(std::string_view url) {
   return url.starts_with("http://") || url.starts_with("https://");
 }
 
-// A refusal of the model itself, whatever the image (docs/service.md, "Request failures"): a
+// A refusal of the model itself, whatever the image (docs/service.md#request-failures): a
 // retired, unknown or unpurchased model. Every later request for it would be refused alike.
 bool is_model_refusal(const DetectResult& result) {
   return result.outcome == DetectOutcome::request_error &&

@@ -1,4 +1,5 @@
-// evaluate(): one model's rules against the probe's facts (spec/models.md, DESIGN.md principle 1).
+// evaluate(): one model's rules against the probe's facts (docs/service.md#input-rules;
+// docs/design.md#principles, principle 1).
 // Integer arithmetic only: widths and heights are uint32, so every product below fits in uint64.
 #include <algorithm>
 #include <cstdint>
@@ -115,7 +116,7 @@ class Evaluation {
     const ErrorCode url_fault =
         subject_.url.empty() ? ErrorCode::none : check_public_url(subject_.url);
     if (url_fault == ErrorCode::scheme && scheme_is_accepted(subject_.url)) {
-      header_read_ = false;  // oss://: only the service resolves it (docs/service.md, URLs)
+      header_read_ = false;  // oss://: only the service resolves it (docs/service.md#urls)
       return true;
     }
     if (url_fault == ErrorCode::bad_url) {
@@ -251,7 +252,7 @@ class Evaluation {
   }
 
   // long/short <= long_part/short_part, as long * short_part <= short * long_part: each
-  // product of two uint32 values fits in uint64 (spec/models.md: "never with floats").
+  // product of two uint32 values fits in uint64 (docs/service.md#input-rules: never floats).
   void check_aspect(const AspectRule& rule) {
     const std::uint64_t short_side = std::min(subject_.image.width, subject_.image.height);
     const std::uint64_t long_side = std::max(subject_.image.width, subject_.image.height);

@@ -50,7 +50,7 @@ A detect request is answered by the first of these checks that applies:
 Refusals (1-13) have the shape {"code","message","request_id"} and no usage: not billed.
 
 Input faults (12 and 13: the image itself is wrong) are answered one of the two ways the vendor
-documents, because it does not say which one an input fault gets (docs/service.md, "Billing"):
+documents, because it does not say which one an input fault gets (docs/service.md#billing):
     request_error  (the default) the refusal above: HTTP 400 {"code","message"}, not billed
     failed_check   a completed check that failed: HTTP 200, output in the model's failed shape
                    carrying the code and message (liveportrait-detect and animate-anyone-detect-gen2
@@ -112,14 +112,14 @@ DOWNLOAD_TIMEOUT = 5.0
 ALL_FORMATS = ("jpeg", "png", "bmp", "webp")
 INPUT_FAULT_WAYS = ("request_error", "failed_check")
 
-# Refusals of the model itself, whatever the image (docs/service.md, "Request failures").
+# Refusals of the model itself, whatever the image (docs/service.md#request-failures).
 MODEL_REFUSALS = {
     "ModelNotFound": (404, "Model not exist."),
     "Model.AccessDenied": (403, "Model access denied."),
     "AccessDenied.Unpurchased": (403, "Access denied: the model has not been purchased."),
 }
 
-# docs/service.md, "Input rules per model".
+# docs/service.md#input-rules.
 MODELS = {
     "wan2.2-s2v-detect": dict(
         path=FACE_DETECT, shape="wan", rps=5, formats=ALL_FORMATS,
