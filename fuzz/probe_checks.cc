@@ -298,8 +298,9 @@ std::optional<OracleAnswer> oracle_answer(Format format, std::span<const std::by
 //    chunks before IHDR, an IHDR longer than 13 bytes or with another compression or interlace
 //    method, BMP header sizes other than 12, 40, 56, 108 and 124).
 //  - Top-down BMP: a negative height means rows stored top-down (Microsoft's BITMAPINFOHEADER
-//    documentation, biHeight); the probe reports its magnitude (DESIGN.md) and stbi_info the
-//    negative number, so the magnitude of stb's height is compared.
+//    documentation, biHeight); the probe reports its magnitude
+//    (docs/design.md#the-probe-contract) and stbi_info the negative number, so the magnitude of
+//    stb's height is compared.
 void check_oracles(std::span<const std::byte> input, const Outcome& full) {
   const HeapBytes copy(input);
   std::optional<OracleAnswer> oracle = oracle_answer(full.info.format, copy.span());

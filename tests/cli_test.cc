@@ -243,7 +243,7 @@ TEST_CASE("check --offline over the samples: verdicts, summary and money saved")
   }
   CHECK(r.err.find("offline") != std::string::npos);
   CHECK(r.err.find("checked 8: 3 pass, 4 reject, 0 unknown, 1 error") != std::string::npos);
-  // 4 rejects at 5 RPS and the published USD 0.000574: an upper bound (docs/service.md).
+  // 4 rejects at 5 RPS and the published USD 0.000574: an upper bound (docs/service.md#billing).
   CHECK(r.err.find("remote calls avoided: 4 (0.8 s at the models' rates), money saved: up to "
                    "USD 0.002296") != std::string::npos);
 }
@@ -329,11 +329,9 @@ namespace {
 // fake_dashscope.py on a free loopback port, for the online check.
 class FakeService {
  public:
-  explicit FakeService(std::string key)
-      : process_({facegate::test::find_program({"python3"}).string(),
-                  (source_root() / "tests" / "servers" / "fake_dashscope.py").string(), "--key",
-                  std::move(key), "--port", "0"},
-                 /*capture_stdout=*/true) {
+  // `options`: more of the fake's options (--input-fault, --refuse-model).
+  explicit FakeService(std::string key, std::vector<std::string> options = {})
+      : process_(command(std::move(key), std::move(options)), /*capture_stdout=*/true) {
     const std::optional<std::string> line = process_.read_line(std::chrono::seconds(10));
     REQUIRE_MESSAGE(line.has_value(), "fake_dashscope.py did not start");
     REQUIRE(line->rfind("PORT ", 0) == 0);
@@ -367,6 +365,14 @@ class FakeService {
     return urls;
   }
 
+ private:
+  static std::vector<std::string> command(std::string key, std::vector<std::string> options) {
+    std::vector<std::string> argv{facegate::test::find_program({"python3"}).string(),
+                                  (source_root() / "tests" / "servers" / "fake_dashscope.py").string(),
+                                  "--key", std::move(key), "--port", "0"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return argv;
+  }
   static Run run_curl(const std::string& url) {
     Run r;
     FILE* pipe = ::popen(("curl -sS " + url).c_str(), "r");
@@ -662,4 +668,109 @@ TEST_CASE("ledger: two processes on one list and one ledger send each image once
     CAPTURE(url);
     CHECK(count == 1);
   }
+}
+
+TEST_CASE("online check: an input fault that the rules let through costs nothing or one image") {
+  // The vendor does not say whether a too-small image is a refused request (not billed) or a
+  // completed check that failed (billed) (docs/service.md#billing): the fake answers each
+  // way in turn. A rules file without wan2.2-s2v-detect's pixel rule lets the 300x300 image
+  // reach it.
+  const std::string key = "sk-facegate-test-9b2e61";
+  TempDir images("facegate-cli-images-");
+  for (const char* name : {"portrait-640x800.jpg", "small-300x300.png"}) {
+    fs::copy_file(example(name), images.path() / name);
+  }
+  facegate::test::NginxServer nginx(images.path());
+  const std::string list =
+      nginx.url("/portrait-640x800.jpg") + "\n" + nginx.url("/small-300x300.png") + "\n";
+  std::string rules_json = run({"rules", "--json", "wan2.2-s2v-detect"}).out;
+  const std::size_t pixels = rules_json.find("\"pixels\":{");
+  REQUIRE(pixels != std::string::npos);
+  rules_json.erase(pixels, rules_json.find("},", pixels) + 2 - pixels);
+  TempDir dir("facegate-cli-");
+  const fs::path rules = dir.path() / "no-pixel-rule.json";
+  facegate::test::write_text(rules, rules_json);
+
+  // With the built-in rules the small image is a call avoided, worth at most one image.
+  const Run offline = run({"check", "--offline", "--model", "wan2.2-s2v-detect",
+                           "--allow-private-network", "-"}, list);
+  CHECK(offline.err.find("remote calls avoided: 1 (0.2 s at the models' rates), money saved: "
+                         "up to USD 0.000574") != std::string::npos);
+
+  struct Way {
+    std::string outcome, billed, summary;
+  };
+  for (const Way& way : {Way{"request_error", "0", "billed: 1, cost: USD 0.000574"},
+                         Way{"failed_check", "1", "billed: 2, cost: USD 0.001148"}}) {
+    CAPTURE(way.outcome);
+    FakeService service(key, {"--input-fault", way.outcome});
+    const Run r = run({"check", "--json", "--rules", rules.string(), "--model",
+                       "wan2.2-s2v-detect", "--no-ledger", "--allow-private-network", "--base-url",
+                       service.base_url(), "-"},
+                      list, {"DASHSCOPE_API_KEY=" + key});
+    CHECK(r.exit_code == 1);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == 2);
+    CHECK(field(lines[0], "remote").find("\"outcome\":\"passed\"") != std::string::npos);
+    CHECK(field(lines[1], "decision") == "pass");
+    const std::string remote = field(lines[1], "remote");
+    CHECK(remote.find("\"outcome\":\"" + way.outcome + "\"") != std::string::npos);
+    CHECK(remote.find("\"billed\":" + way.billed) != std::string::npos);
+    CHECK(remote.find("\"code\":\"InvalidFile.Resolution\"") != std::string::npos);
+    CHECK(r.err.find("checked 2: 2 pass, 0 reject, 0 unknown, 0 error") != std::string::npos);
+    CHECK(r.err.find("remote calls: 2, passed: 1, " + way.summary + ", possibly billed: 0") !=
+          std::string::npos);
+    CHECK(service.requested_images().size() == 2);
+  }
+}
+
+TEST_CASE("a retired model: rules show it, every check warns, a refusal stops its calls") {
+  const Run table = run({"rules", "emo-detect-v1"});
+  CHECK(table.out.find("lifecycle   retired 2026-10-10") != std::string::npos);
+  CHECK(table.out.find("model-retirement notice 118434") != std::string::npos);
+  CHECK(run({"rules", "wan2.2-s2v-detect"}).out.find("no retirement announced") !=
+        std::string::npos);
+  CHECK(run({"rules", "--json", "liveportrait-detect"}).out.find(
+            R"("lifecycle":{"retired":"2026-10-10")") != std::string::npos);
+
+  const std::string key = "sk-facegate-test-118434";
+  TempDir images("facegate-cli-images-");
+  for (const char* name : {"portrait-640x800.jpg", "small-300x300.png"}) {
+    fs::copy_file(example(name), images.path() / name);
+  }
+  facegate::test::NginxServer nginx(images.path());
+  FakeService service(key, {"--refuse-model", "emo-detect-v1=ModelNotFound"});
+  const std::vector<std::string> urls = {
+      nginx.url("/portrait-640x800.jpg?a"), nginx.url("/small-300x300.png"),
+      nginx.url("/portrait-640x800.jpg?b"), nginx.url("/portrait-640x800.jpg?c")};
+  std::string list;
+  for (const auto& url : urls) list += url + "\n";
+  // 1 RPS: the first call's refusal is in long before a second one may go.
+  const Run r = run({"check", "--json", "--model", "emo-detect-v1", "--rps", "1",
+                     "--allow-private-network", "--base-url", service.base_url(), "-"},
+                    list, {"DASHSCOPE_API_KEY=" + key});
+  CHECK(r.exit_code == 1);
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == urls.size());
+  std::size_t refused = 0, not_sent = 0;
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    CHECK(line.find(R"({"code":"model.retired","severity":"warn")") != std::string::npos);
+    const std::string remote = field(line, "remote");
+    if (field(line, "decision") == "reject") {
+      CHECK(remote == "null");  // the small image: never sent
+    } else if (remote.find(R"("outcome":"request_error")") != std::string::npos) {
+      ++refused;
+      CHECK(remote.find(R"("code":"ModelNotFound")") != std::string::npos);
+    } else {
+      ++not_sent;
+      CHECK(remote.find(R"("outcome":"not_sent")") != std::string::npos);
+      CHECK(remote.find("the service refused the model: ModelNotFound (HTTP 404") !=
+            std::string::npos);
+    }
+  }
+  CHECK(refused == 1);
+  CHECK(not_sent == 2);
+  CHECK(service.requested_images().size() == 1);
+  CHECK(r.err.find("remote calls: 1, passed: 0, billed: 0") != std::string::npos);
 }

@@ -1,5 +1,6 @@
-// Whole-corpus agreement of the probe with the oracles of DESIGN.md: stb_image's stbi_info for
-// JPEG, PNG and BMP, libwebp's WebPGetInfo for WebP, over the corpus of tests/corpus.hpp.
+// Whole-corpus agreement of the probe with the oracles of docs/design.md#the-probe-contract:
+// stb_image's stbi_info for JPEG, PNG and BMP, libwebp's WebPGetInfo for WebP, over the corpus of
+// tests/corpus.hpp.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -205,7 +206,7 @@ TEST_CASE("every corpus file: probe_file and probe_memory agree with stbi_info /
     REQUIRE(format != Format::unknown);
     CHECK(from_file.info.format == format);
     if (!format_is_parsed(format)) {
-      // GIF: recognized and named, dimensions not read (DESIGN.md, "The probe contract").
+      // GIF: recognized and named, dimensions not read (docs/design.md#the-probe-contract).
       CHECK(from_file.ok());
       CHECK_FALSE(from_file.info.has_dimensions());
       ++tally.recognized_only;

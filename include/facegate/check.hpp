@@ -1,4 +1,4 @@
-// facegate: the check pipeline as one library type (DESIGN.md "Data flow").
+// facegate: the check pipeline as one library type (docs/design.md#data-flow).
 //
 // A Checker takes inputs (a path, a URL or bytes in memory), reads each one's header, judges it
 // against its model's rules and, when online, calls the remote detector for the inputs that
@@ -108,7 +108,7 @@ struct CheckSummary {
   /// The time those calls would have taken at their models' documented rates: certain.
   std::chrono::milliseconds rate_time_avoided{0};
   /// Their price at the published rates: an upper bound, since the vendor does not say
-  /// whether it bills a request it refuses for an input fault (docs/service.md, "Billing").
+  /// whether it bills a request it refuses for an input fault (docs/service.md#billing).
   std::vector<Money> money_saved_up_to;
   std::uint64_t calls_avoided_unpriced = 0;  ///< avoided calls of models without a price
   std::uint64_t remote_calls = 0;       ///< HTTP requests to the detector, retries included

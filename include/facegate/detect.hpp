@@ -1,4 +1,5 @@
-// facegate: the remote face-detect call (spec/models.md, "Endpoint and request", "Responses").
+// facegate: the remote face-detect call (docs/service.md#endpoint-and-request,
+// docs/service.md#responses).
 //
 // Every call is billed, so this layer is careful about money: a per-model rate limiter keeps to
 // the documented RPS, retries happen only where the service did not complete the request, and a
@@ -88,13 +89,13 @@ struct DetectRequest {
 
 /// The parameters a request sends: effective_parameters() of `given`, plus a required
 /// parameter that has no default but a single allowed value (emoji-detect-v1's ratio "1:1",
-/// spec/models.md: "`ratio` required, only \"1:1\"").
+/// required and the only value: docs/service.md#input-rules).
 std::vector<Parameter> request_parameters(const ModelRules& model,
                                           std::span<const Parameter> given);
 
 /// Builds the request for one image. "parameters" appears only when the model has some;
 /// X-DashScope-Async is never sent (403 AccessDenied on these synchronous endpoints); an oss://
-/// image gets X-DashScope-OssResourceResolve: enable (spec/models.md, "Endpoint and request").
+/// image gets X-DashScope-OssResourceResolve: enable (docs/service.md#endpoint-and-request).
 DetectRequest build_detect_request(const ModelRules& model, std::string_view base_url,
                                    std::string_view image_url,
                                    std::span<const Parameter> given_parameters = {});
@@ -130,7 +131,7 @@ std::string_view detect_outcome_name(DetectOutcome outcome) noexcept;
 /// A face or region box [x1, y1, x2, y2] in pixels, as the service reports it.
 using BoundingBox = std::array<std::int64_t, 4>;
 
-/// One image's remote check, normalized over the five response shapes of spec/models.md.
+/// One image's remote check, normalized over the five response shapes of docs/service.md#responses.
 /// Strings that come from the service are scrubbed of the API key.
 struct DetectResult {
   /// What happened.
@@ -169,7 +170,7 @@ struct DetectResult {
   bool billing_uncertain() const noexcept;
 };
 
-/// Reads one answer of the service (spec/models.md, "Responses"), for `shape`. Never throws,
+/// Reads one answer of the service (docs/service.md#responses), for `shape`. Never throws,
 /// never guesses "passed": anything unexpected is DetectOutcome::bad_response with a detail
 /// that names the field. `body` may be truncated or not JSON at all.
 DetectResult parse_detect_response(ResponseShape shape, int http_status, std::string_view body);
@@ -207,7 +208,8 @@ struct DetectOptions {
   bool retry_ambiguous = false;
   /// Largest answer read; a longer one is a bad_response.
   std::size_t max_response_bytes = 1 << 20;
-  /// Honour http_proxy / https_proxy / all_proxy / no_proxy; ignored otherwise (DESIGN.md).
+  /// Honour http_proxy / https_proxy / all_proxy / no_proxy; ignored otherwise
+  /// (docs/design.md#remote-side).
   bool use_environment_proxy = false;
   /// The User-Agent header.
   std::string user_agent = "facegate/0.1";
@@ -235,7 +237,10 @@ using SendGate = std::function<bool()>;
 /// connection failures before the request was written, at most max_attempts in all. A request
 /// that was written and then failed (timeout, reset, truncated answer) is possibly_billed and
 /// is not written again unless retry_ambiguous; libcurl's own silent resend on a reused
-/// connection that died is refused for the same reason.
+/// connection that died is refused for the same reason. Once the service refuses a model as a
+/// whole (ModelNotFound, Model.AccessDenied, AccessDenied.Unpurchased: a retired or unpurchased
+/// model), nothing more is sent for it: the images waiting for it and those submitted later end
+/// as not_sent, with a detail that names the refusal ("the service refused the model: ...").
 ///
 /// Not thread-safe: use it from the loop's thread. The loop must outlive the client. The
 /// client may be destroyed with work pending: submitted images still complete and call their

@@ -1,4 +1,4 @@
-// facegate: resumable image-header probe (the probe contract of DESIGN.md).
+// facegate: resumable image-header probe (docs/design.md#the-probe-contract).
 #pragma once
 
 #include <cstddef>

@@ -24,8 +24,9 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-// Retryable per spec/models.md: 429 Throttling*, 5xx (InternalError, ModelUnavailable, ...), and
-// 400 InvalidURL.Timeout [inferred: the service timed out fetching the image, nothing billed].
+// Retryable per docs/service.md#request-failures: 429 Throttling*, 5xx (InternalError,
+// ModelUnavailable, ...), and 400 InvalidURL.Timeout [inferred: the service timed out fetching the
+// image, nothing billed].
 bool retryable_refusal(const DetectResult& result) {
   if (result.http_status == 429 || result.http_status >= 500) return true;
   return result.http_status == 400 && result.code == "InvalidURL.Timeout";
