@@ -434,7 +434,9 @@ void Checker::State::NetworkSide::start(Job job) {
     return;
   }
   const std::string url = job.input.source;
-  open_.emplace(sequence, RemoteInput{std::move(job)});
+  RemoteInput input;
+  input.job = std::move(job);
+  open_.emplace(sequence, std::move(input));
   probe_url_async(*loop_, url, state_.options.fetch, [this, sequence](ProbeResult result) {
     fetched(sequence, std::move(result));
   });
