@@ -145,14 +145,14 @@ class RecordWriter {
         dry_runs_.push_back(render_dry_run(*record.dry_run, record.dry_run_has_key));
       }
     }
-    const std::uint64_t sequence = record.sequence;
-    std::string text = record.checked() ? render(record) : std::string();
+    // Rendered only when written: the table takes its rows in the order they are printed.
     if (options_.order == RecordOrder::completion) {
-      write(text);
+      write_record(record);
     } else {
-      held_.emplace(sequence, std::move(text));
+      const std::uint64_t sequence = record.sequence;
+      held_.emplace(sequence, std::move(record));
       while (!held_.empty() && held_.begin()->first == next_to_write_) {
-        write(held_.begin()->second);
+        write_record(held_.begin()->second);
         held_.erase(held_.begin());
         ++next_to_write_;
       }
@@ -176,7 +176,7 @@ class RecordWriter {
   // order), the table's last rows, the dry runs.
   void finish() {
     std::lock_guard lock(mutex_);
-    for (auto& [sequence, text] : held_) write(text);
+    for (auto& [sequence, record] : held_) write_record(record);
     held_.clear();
     if (!options_.json) {
       write(table_.flush());
@@ -210,6 +210,10 @@ class RecordWriter {
     return table_.add_row(options_.probe_only ? probe_cells(record) : check_cells(record));
   }
 
+  void write_record(const CheckRecord& record) {
+    if (record.checked()) write(render(record));
+  }
+
   void write(const std::string& text) {
     if (failed_ || text.empty()) return;
     if (std::fwrite(text.data(), 1, text.size(), out_) != text.size()) fail();
@@ -229,7 +233,7 @@ class RecordWriter {
   mutable std::mutex mutex_;
   std::condition_variable room_;
   Table table_;
-  std::map<std::uint64_t, std::string> held_;  // input order: done, waiting for earlier ones
+  std::map<std::uint64_t, CheckRecord> held_;  // input order: done, waiting for earlier ones
   std::uint64_t next_to_write_ = 0;
   std::vector<std::string> dry_runs_;
   bool flush_each_ = true;
