@@ -412,9 +412,11 @@ TEST_CASE("what stb_image cannot decode is not checked, not corrupt") {
 
   // Crafted files: a BMP with a 52-byte info header (BITMAPV2INFOHEADER), an extended JPEG of
   // 12-bit samples.
-  for (const auto& [file, reason] : {std::pair{"bmp-v2-52.bmp", "unknown BMP"},
-                                     std::pair{"jpeg-sof-c1.jpg", "only 8-bit"}}) {
-    INFO("file: " << file);
+  for (const auto& crafted : {std::pair{"bmp-v2-52.bmp", "unknown BMP"},
+                               std::pair{"jpeg-sof-c1.jpg", "only 8-bit"}}) {
+    const auto& [file, reason] = crafted;
+    const char* const file_name = file;  // INFO's lambda cannot capture a binding (clang 14)
+    INFO("file: " << file_name);
     const std::vector<std::byte> bytes = read_bytes(crafted_dir() / file);
     deep = deep_decode(bytes, probed(bytes));
     CHECK(deep.outcome == DeepOutcome::not_checked);
