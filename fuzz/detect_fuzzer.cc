@@ -1,7 +1,7 @@
 // Fuzzes the reading of the face-detect service's answers, parse_detect_response() (detect.hpp):
 // the input is a response body, read for every response shape under a range of HTTP statuses,
 // and the result must keep the promises about money and verdicts that detect.hpp and
-// spec/models.md make. A violation aborts.
+// docs/service.md#responses make. A violation aborts.
 #include <simdjson.h>
 
 #include <array>
@@ -23,7 +23,7 @@ constexpr std::array kShapes = {ResponseShape::check_pass_humanoid, ResponseShap
                                 ResponseShape::check_pass_bodystyle};
 // Every answer is read under 200 and under 400 (the "failed check under 400" of some
 // clients), and under one more status drawn from the body: another success, a refusal
-// (spec/models.md, error codes) or a status the service never documents.
+// (docs/service.md#request-failures) or a status the service never documents.
 constexpr std::array kOtherStatuses = {201, 299, 401, 403, 404, 429, 500, 503, 0, 302, 999};
 
 bool is_success(int status) { return status >= 200 && status <= 299; }
@@ -67,7 +67,7 @@ void check_result(ResponseShape shape, int status, const DetectResult& result,
     }
     if (result.detail.empty()) fail("bad_response without a detail");
   }
-  // Fields belong to the shapes that have them (spec/models.md, "Responses").
+  // Fields belong to the shapes that have them (docs/service.md#responses).
   if (result.humanoid && shape != ResponseShape::check_pass_humanoid) fail("humanoid outside wan2.2");
   if ((result.face_bbox || result.ext_bbox) && shape != ResponseShape::check_pass_bbox &&
       shape != ResponseShape::bbox_face) {

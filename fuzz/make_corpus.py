@@ -400,6 +400,9 @@ def rules_seeds():
         "bad-bound.json": edited(2, lambda m: m["file_size"].update(bound="<<")),
         "empty-per-image.json": edited(0, lambda m: m["price"].update(per_image=[])),
         "price-missing.json": edited(0, lambda m: m.pop("price")),
+        "lifecycle-not-a-day.json": edited(1, lambda m: m["lifecycle"].update(retired="2026-02-29")),
+        "lifecycle-leap-day.json": edited(1, lambda m: m["lifecycle"].update(retired="2024-02-29")),
+        "lifecycle-no-reference.json": edited(1, lambda m: m["lifecycle"].pop("reference")),
         "default-not-allowed.json": edited(1, lambda m: m["parameters"][0].update(default="9:16")),
         "unknown-format.json": edited(0, lambda m: m["formats"].update(accepted=["jpeg", "tga"])),
         "inferred-everything.json": edited(4, lambda m: [v.update(source="inferred") for v in m.values() if isinstance(v, dict)]),
@@ -413,7 +416,7 @@ def rules_seeds():
     return seeds
 
 
-# --- Face-detect answers (spec/models.md, "Responses"; the vendor's pages in shared/seeds) -----
+# --- Face-detect answers (docs/service.md#responses, after the vendor's samples) ------------
 
 
 def detect_seeds():

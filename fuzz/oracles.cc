@@ -4,9 +4,6 @@
 // the BMP reader went on from the middle of the file and answered for a JPEG (fuzz CI, 2026-11).
 #include "oracles.hpp"
 
-#include <algorithm>
-#include <cstring>
-
 #include <webp/decode.h>
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -18,46 +15,14 @@
 #define STBI_ONLY_BMP
 #include <stb/stb_image.h>
 
+#include "deep/stb_reader.hpp"
+
 namespace facegate::fuzz {
 
-namespace {
-
-// stb_image reads through these callbacks, so that we see when it wants bytes past the end:
-// it then calls read() once more, gets 0 and goes on with zeros (stbi__refill_buffer).
-struct CallbackReader {
-  std::span<const std::byte> bytes;
-  std::size_t position = 0;
-  bool read_past_end = false;
-};
-
-int read_callback(void* user, char* data, int size) {
-  auto& reader = *static_cast<CallbackReader*>(user);
-  const std::size_t count =
-      std::min(static_cast<std::size_t>(size), reader.bytes.size() - reader.position);
-  if (count == 0) {
-    reader.read_past_end = true;
-    return 0;
-  }
-  std::memcpy(data, reader.bytes.data() + reader.position, count);
-  reader.position += count;
-  return static_cast<int>(count);
-}
-
-void skip_callback(void* user, int count) {  // stb_image skips forward only (stbi__skip)
-  auto& reader = *static_cast<CallbackReader*>(user);
-  reader.position += std::min(static_cast<std::size_t>(count), reader.bytes.size() - reader.position);
-}
-
-int eof_callback(void* user) {
-  const auto& reader = *static_cast<CallbackReader*>(user);
-  return reader.position == reader.bytes.size() ? 1 : 0;
-}
-
-}  // namespace
-
 std::optional<OracleAnswer> stb_info(StbReader format, std::span<const std::byte> bytes) {
-  stbi_io_callbacks callbacks{read_callback, skip_callback, eof_callback};
-  CallbackReader reader{bytes};
+  stbi_io_callbacks callbacks{detail::stb_read_callback, detail::stb_skip_callback,
+                              detail::stb_eof_callback};
+  detail::StbCallbackReader reader{bytes};
   // stb_image's internal per-format entry points, visible in this translation unit because
   // the implementation is compiled here (STB_IMAGE_STATIC).
   stbi__context context;

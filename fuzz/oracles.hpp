@@ -1,5 +1,5 @@
-// Reference readers that the fuzzers compare the probe with (DESIGN.md: stb_image and libwebp
-// are oracles in tests and fuzzers, not header parsers).
+// Reference readers that the fuzzers compare the probe with (docs/design.md#the-probe-contract:
+// stb_image and libwebp are oracles in tests and fuzzers, not header parsers).
 #pragma once
 
 #include <cstddef>

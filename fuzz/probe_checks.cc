@@ -32,7 +32,8 @@ Outcome outcome_of(const Probe& probe) {
 
 bool same_info(const ImageInfo& a, const ImageInfo& b) {
   return a.format == b.format && a.width == b.width && a.height == b.height &&
-         a.orientation == b.orientation && a.animated == b.animated && a.subtype == b.subtype;
+         a.orientation == b.orientation && a.animated == b.animated && a.subtype == b.subtype &&
+         a.leniency == b.leniency;
 }
 
 bool same_outcome(const Outcome& a, const Outcome& b) {
@@ -43,7 +44,8 @@ bool same_outcome(const Outcome& a, const Outcome& b) {
 std::string describe(const ImageInfo& info) {
   return std::string(format_name(info.format)) + " " + std::to_string(info.width) + "x" +
          std::to_string(info.height) + " orientation " + std::to_string(info.orientation) +
-         (info.animated ? " animated" : "") + " subtype '" + std::string(info.subtype) + "'";
+         (info.animated ? " animated" : "") + " subtype '" + std::string(info.subtype) + "'" +
+         (info.leniency.empty() ? "" : " leniency '" + std::string(info.leniency) + "'");
 }
 
 std::string describe(const Outcome& outcome) {
@@ -200,9 +202,11 @@ void require_valid_answer(const Outcome& full, std::span<const std::byte> input,
   }
   if (full.status != Status::done) return;
   const ImageInfo& info = full.info;
-  // ImageInfo::subtype is static text: reading it lets AddressSanitizer check that it is.
-  volatile std::size_t subtype_sum = 0;
-  for (char c : info.subtype) subtype_sum = subtype_sum + static_cast<unsigned char>(c);
+  // ImageInfo::subtype and leniency are static text: reading them lets AddressSanitizer check
+  // that they are.
+  volatile std::size_t text_sum = 0;
+  for (char c : info.subtype) text_sum = text_sum + static_cast<unsigned char>(c);
+  for (char c : info.leniency) text_sum = text_sum + static_cast<unsigned char>(c);
   const bool dimensions_ok =
       format_is_parsed(info.format)
           ? info.width != 0 && info.height != 0 &&
@@ -215,6 +219,9 @@ void require_valid_answer(const Outcome& full, std::span<const std::byte> input,
               describe(full));
   }
   if (info.orientation > 8) violation("EXIF orientation above 8", input, describe(full));
+  if (!info.leniency.empty() && !format_is_parsed(info.format)) {
+    violation("a leniency note for a format that is not parsed", input, describe(full));
+  }
   if (info.animated && info.format != Format::png && info.format != Format::webp) {
     violation("animated outside PNG and WebP", input, describe(full));
   }
@@ -285,10 +292,15 @@ std::optional<OracleAnswer> oracle_answer(Format format, std::span<const std::by
 //    acTL chunk (APNG specification: acTL comes before IDAT).
 //  - An oracle's failure is never held against the probe: stb_image rejects what it cannot
 //    decode (12-bit, lossless and arithmetic-coded JPEG, RLE BMP, OS/2 2.x BMP, ...), libwebp
-//    a VP8X canvas that differs from its bitstream's size, and both are stricter in places.
+//    a VP8X canvas that differs from its bitstream's size, and both are stricter in places,
+//    among them the departures that the probe reads past as other decoders do and notes in
+//    ImageInfo::leniency (stbi_info refuses a JPEG APPn length below 2 or junk after SOI, PNG
+//    chunks before IHDR, an IHDR longer than 13 bytes or with another compression or interlace
+//    method, BMP header sizes other than 12, 40, 56, 108 and 124).
 //  - Top-down BMP: a negative height means rows stored top-down (Microsoft's BITMAPINFOHEADER
-//    documentation, biHeight); the probe reports its magnitude (DESIGN.md) and stbi_info the
-//    negative number, so the magnitude of stb's height is compared.
+//    documentation, biHeight); the probe reports its magnitude
+//    (docs/design.md#the-probe-contract) and stbi_info the negative number, so the magnitude of
+//    stb's height is compared.
 void check_oracles(std::span<const std::byte> input, const Outcome& full) {
   const HeapBytes copy(input);
   std::optional<OracleAnswer> oracle = oracle_answer(full.info.format, copy.span());
@@ -322,7 +334,7 @@ std::vector<std::byte> force_format(Format format, std::span<const std::byte> in
   switch (format) {
     case Format::jpeg:
       magic = "\xFF\xD8\xFF";  // SOI, then the 0xFF of the next marker
-      present = has_text_at(0, magic);
+      present = has_text_at(0, "\xFF\xD8");  // SOI alone is the sniffer's magic
       break;
     case Format::png:
       magic = "\x89PNG\r\n\x1A\n";

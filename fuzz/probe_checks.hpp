@@ -1,4 +1,4 @@
-// The invariants that every probe fuzzer checks (DESIGN.md, "The probe contract"). A violation
+// The invariants that every probe fuzzer checks (docs/design.md#the-probe-contract). A violation
 // prints what was expected and what happened, then aborts, so that the fuzzer keeps the input.
 #pragma once
 

@@ -75,6 +75,10 @@ void check_loaded_rules(const RuleSet& rules, const Context& context) {
         if (money.amount_micros < 0) context.fail("a negative price", who);
       }
     }
+    if (model.lifecycle && (model.lifecycle->retired.size() != 10 ||
+                            model.lifecycle->reference.empty())) {
+      context.fail("a lifecycle without a YYYY-MM-DD date or a reference", who);
+    }
   }
   if (rules.names().size() != rules.models.size()) context.fail("names() misses models", "");
 }
@@ -163,6 +167,18 @@ std::string describe(const ModelRules& model, const Subject& subject, const Verd
   return text;
 }
 
+// rules.hpp, evaluate(): a retired model "adds model.retired, a warning, last in every
+// verdict"; a model without a lifecycle never gets it.
+void check_retirement(const ModelRules& model, const Verdict& verdict, const std::string& about,
+                      const Context& context) {
+  const bool warned = !verdict.findings.empty() &&
+                      verdict.findings.back().code == "model.retired" &&
+                      verdict.findings.back().severity == Severity::warn;
+  if (model.lifecycle.has_value() != warned || (!warned && verdict.find("model.retired"))) {
+    context.fail("model.retired is not the last finding exactly of a retired model", about);
+  }
+}
+
 // rules.hpp, evaluate(): "Decision precedence: error > reject > unknown > pass".
 void check_decision(const Verdict& verdict, const std::string& about, const Context& context) {
   auto any = [&](Severity severity) {
@@ -239,6 +255,7 @@ void check_evaluate(const ModelRules& model, const Context& context) {
     const std::string about = describe(model, subject, verdict);
     check_decision(verdict, about, context);
     check_bounds(model, subject, verdict, about, context);
+    check_retirement(model, verdict, about, context);
   }
   // A failed probe decides error, whatever the rules.
   Subject failed;
@@ -248,6 +265,7 @@ void check_evaluate(const ModelRules& model, const Context& context) {
   if (verdict.decision != Decision::error) {
     context.fail("a failed probe did not decide error", describe(model, failed, verdict));
   }
+  check_retirement(model, verdict, describe(model, failed, verdict), context);
   // Without dimensions, the pixel and aspect rules can only say so.
   Subject unknown_size;
   unknown_size.image.format = Format::gif;

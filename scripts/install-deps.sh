@@ -6,7 +6,13 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 bench_packages=
 case "${1:-}" in
-  --bench) bench_packages="python3-imagesize nodejs npm" ;;
+  --bench)
+    bench_packages="python3-imagesize"
+    # Only what is missing: a nodejs from elsewhere (NodeSource, say) ships its own npm, and
+    # Debian's npm conflicts with it, so apt would refuse the whole install.
+    command -v node >/dev/null 2>&1 || bench_packages="$bench_packages nodejs"
+    command -v npm >/dev/null 2>&1 || bench_packages="$bench_packages npm"
+    ;;
   "") ;;
   *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
 esac
@@ -14,8 +20,9 @@ apt-get update
 # shellcheck disable=SC2086  # bench_packages is a list of words
 apt-get install -y --no-install-recommends \
   meson ninja-build g++ pkg-config ca-certificates \
-  libsimdjson-dev libcurl4-openssl-dev libcli11-dev doctest-dev libstb-dev libwebp-dev \
+  libsimdjson-dev libcurl4-openssl-dev libcli11-dev doctest-dev libstb-dev libwebp-dev zlib1g-dev \
   liburing-dev \
+  libsqlite3-dev sqlite3 libssl-dev \
   clang libclang-rt-14-dev \
-  python3 nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
+  python3 python3-pil nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
   $bench_packages

@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <csignal>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "servers/test_servers.hpp"
@@ -56,7 +58,10 @@ Run run(const std::vector<std::string>& args, const std::string& stdin_text = {}
   c_argv.push_back(nullptr);
   std::vector<std::string> environment;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).rfind("DASHSCOPE_", 0) != 0) environment.emplace_back(*e);
+    const std::string_view variable(*e);
+    if (variable.rfind("DASHSCOPE_", 0) != 0 && variable.rfind("XDG_STATE_HOME=", 0) != 0) {
+      environment.emplace_back(*e);
+    }
   }
   environment.push_back("HOME=" + dir.path().string());  // no ~/.dashscope/api_key
   environment.insert(environment.end(), env.begin(), env.end());
@@ -238,7 +243,7 @@ TEST_CASE("check --offline over the samples: verdicts, summary and money saved")
   }
   CHECK(r.err.find("offline") != std::string::npos);
   CHECK(r.err.find("checked 8: 3 pass, 4 reject, 0 unknown, 1 error") != std::string::npos);
-  // 4 rejects at 5 RPS and the published USD 0.000574: an upper bound (docs/service.md).
+  // 4 rejects at 5 RPS and the published USD 0.000574: an upper bound (docs/service.md#billing).
   CHECK(r.err.find("remote calls avoided: 4 (0.8 s at the models' rates), money saved: up to "
                    "USD 0.002296") != std::string::npos);
 }
@@ -324,11 +329,9 @@ namespace {
 // fake_dashscope.py on a free loopback port, for the online check.
 class FakeService {
  public:
-  explicit FakeService(std::string key)
-      : process_({facegate::test::find_program({"python3"}).string(),
-                  (source_root() / "tests" / "servers" / "fake_dashscope.py").string(), "--key",
-                  std::move(key), "--port", "0"},
-                 /*capture_stdout=*/true) {
+  // `options`: more of the fake's options (--input-fault, --refuse-model).
+  explicit FakeService(std::string key, std::vector<std::string> options = {})
+      : process_(command(std::move(key), std::move(options)), /*capture_stdout=*/true) {
     const std::optional<std::string> line = process_.read_line(std::chrono::seconds(10));
     REQUIRE_MESSAGE(line.has_value(), "fake_dashscope.py did not start");
     REQUIRE(line->rfind("PORT ", 0) == 0);
@@ -336,7 +339,14 @@ class FakeService {
   }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/v1"; }
   // The image URLs of the detect requests received, in arrival order.
-  std::vector<std::string> requested_images() const {
+  std::vector<std::string> requested_images() const { return images_logged(false); }
+
+  /// The images of the requests the fake admitted (not refused with 429 by its rate limit):
+  /// the calls a real service would have billed, answered or not.
+  std::vector<std::string> admitted_images() const { return images_logged(true); }
+
+ private:
+  std::vector<std::string> images_logged(bool admitted_only) const {
     const Run log = run_curl("http://127.0.0.1:" + std::to_string(port_) + "/__log");
     simdjson::dom::parser parser;
     simdjson::dom::array entries;
@@ -345,12 +355,24 @@ class FakeService {
     for (simdjson::dom::element entry : entries) {
       std::string_view url;
       REQUIRE(entry["image_url"].get_string().get(url) == simdjson::SUCCESS);
+      std::int64_t status = 0;
+      if (admitted_only && entry["status"].get_int64().get(status) == simdjson::SUCCESS &&
+          status == 429) {
+        continue;
+      }
       urls.emplace_back(url);
     }
     return urls;
   }
 
  private:
+  static std::vector<std::string> command(std::string key, std::vector<std::string> options) {
+    std::vector<std::string> argv{facegate::test::find_program({"python3"}).string(),
+                                  (source_root() / "tests" / "servers" / "fake_dashscope.py").string(),
+                                  "--key", std::move(key), "--port", "0"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return argv;
+  }
   static Run run_curl(const std::string& url) {
     Run r;
     FILE* pipe = ::popen(("curl -sS " + url).c_str(), "r");
@@ -428,4 +450,327 @@ TEST_CASE("online check: only local passes reach the detector; records, summary,
   CHECK(dry.out.find(key) == std::string::npos);
   CHECK(dry.err.find(key) == std::string::npos);
   CHECK(service.requested_images().size() == sent.size());  // a dry run sends nothing
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ledger end to end (README, "The ledger"): the CLI online against the fake service.
+
+namespace {
+
+const std::string kLedgerKey = "sk-facegate-ledger-7c2e91";
+
+// Images that pass wan2.2-s2v-detect locally, served by nginx: `count` copies of the portrait.
+struct PassingImages {
+  TempDir dir{"facegate-ledger-images-"};
+  std::vector<std::string> names;
+  explicit PassingImages(int count) {
+    for (int i = 0; i < count; ++i) {
+      names.push_back("face-" + std::to_string(i) + ".jpg");
+      fs::copy_file(example("portrait-640x800.jpg"), dir.path() / names.back());
+    }
+  }
+};
+
+std::vector<std::string> online_args(const FakeService& service, const fs::path& ledger,
+                                     std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"check", "--json", "--model", "wan2.2-s2v-detect",
+                                "--allow-private-network", "--base-url", service.base_url(),
+                                "--ledger", ledger.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back("-");
+  return args;
+}
+
+// The record with "cached" and "billed" set aside: what a reused answer must keep.
+std::string without_reuse_fields(std::string line) {
+  for (const char* field : {"\"cached\":true", "\"cached\":false", "\"billed\":1", "\"billed\":0"}) {
+    for (auto at = line.find(field); at != std::string::npos; at = line.find(field)) {
+      line.erase(at, std::string_view(field).size());
+    }
+  }
+  return line;
+}
+
+std::map<std::string, int> count_each(const std::vector<std::string>& urls) {
+  std::map<std::string, int> counts;
+  for (const auto& url : urls) ++counts[url];
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("ledger: a second run of the same list sends nothing and keeps the answers") {
+  PassingImages images(4);
+  facegate::test::NginxServer nginx(images.dir.path());
+  FakeService service(kLedgerKey);
+  TempDir state("facegate-ledger-");
+  const fs::path ledger = state.path() / "ledger.sqlite3";
+  std::string list;
+  for (const auto& name : images.names) list += nginx.url("/" + name) + "\n";
+  list += nginx.url("/missing.jpg") + "\n";  // an error record, never sent
+
+  const Run first = run(online_args(service, ledger), list, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  REQUIRE(first.lines().size() == 5);
+  CHECK(service.admitted_images().size() == 4);
+  const Run second = run(online_args(service, ledger), list, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  REQUIRE(second.lines().size() == 5);
+  CHECK(service.admitted_images().size() == 4);  // nothing sent again
+  for (std::size_t i = 0; i < 4; ++i) {
+    CAPTURE(second.lines()[i]);
+    CHECK(field(first.lines()[i], "remote").find("\"cached\":false") != std::string::npos);
+    CHECK(field(second.lines()[i], "remote").find("\"cached\":true") != std::string::npos);
+    CHECK(field(second.lines()[i], "remote").find("\"billed\":0") != std::string::npos);
+    CHECK(without_reuse_fields(second.lines()[i]) == without_reuse_fields(first.lines()[i]));
+  }
+  CHECK(second.err.find("billed: 0") != std::string::npos);
+  CHECK(second.err.find("reused from the ledger: 4") != std::string::npos);
+
+  // --refresh reads nothing from the ledger: every image is sent again, and recorded.
+  const Run refreshed =
+      run(online_args(service, ledger, {"--refresh"}), list, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  CHECK(refreshed.err.find("reused from the ledger: 0") != std::string::npos);
+  CHECK(service.admitted_images().size() == 8);
+  // --max-age: answers older than it are not reused.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  const Run aged =
+      run(online_args(service, ledger, {"--max-age", "1s"}), list, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  CHECK(aged.err.find("reused from the ledger: 0") != std::string::npos);
+  CHECK(service.admitted_images().size() == 12);
+
+  // The ledger's own totals are the fake's count of answered calls.
+  const Run report = run({"ledger", "--json", "--ledger", ledger.string()});
+  CHECK(report.exit_code == 0);
+  CHECK(report.out.find("\"calls\":12,\"billed\":12,\"possibly_billed\":0") != std::string::npos);
+}
+
+TEST_CASE("ledger: an image whose ETag changes is a new image") {
+  PassingImages images(1);
+  facegate::test::NginxServer nginx(images.dir.path());
+  FakeService service(kLedgerKey);
+  TempDir state("facegate-ledger-");
+  const fs::path ledger = state.path() / "ledger.sqlite3";
+  const std::string list = nginx.url("/" + images.names[0]) + "\n";
+  run(online_args(service, ledger), list, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  run(online_args(service, ledger), list, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  CHECK(service.admitted_images().size() == 1);
+  // nginx's ETag is its mtime and size: a new mtime is a new validator.
+  const fs::path file = images.dir.path() / images.names[0];
+  fs::last_write_time(file, fs::last_write_time(file) + std::chrono::hours(1));
+  const Run changed = run(online_args(service, ledger), list, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  CHECK(field(changed.lines().at(0), "remote").find("\"cached\":false") != std::string::npos);
+  CHECK(service.admitted_images().size() == 2);
+}
+
+TEST_CASE("ledger: --max-calls 3 sends exactly 3 calls; the rest say budget_exhausted") {
+  PassingImages images(6);
+  facegate::test::NginxServer nginx(images.dir.path());
+  FakeService service(kLedgerKey);
+  TempDir state("facegate-ledger-");
+  std::string list;
+  for (const auto& name : images.names) list += nginx.url("/" + name) + "\n";
+  const Run r = run(online_args(service, state.path() / "l.sqlite3", {"--max-calls", "3"}), list,
+                    {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  CHECK(service.admitted_images().size() == 3);
+  int exhausted = 0;
+  for (const auto& line : r.lines()) {
+    exhausted += field(line, "remote").find("\"outcome\":\"budget_exhausted\"") != std::string::npos;
+  }
+  CHECK(exhausted == 3);
+  CHECK(r.err.find("budget reached: 3") != std::string::npos);
+  // --budget in the model's currency: USD 0.000574 a call, so 0.0012 buys 2.
+  const Run budget = run(online_args(service, state.path() / "b.sqlite3", {"--budget", "0.0012"}),
+                         list, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  CHECK(service.admitted_images().size() == 5);
+  CHECK(budget.err.find("budget reached: 4") != std::string::npos);
+}
+
+TEST_CASE("ledger: a corrupt or unusable ledger file is a clear error and is left alone") {
+  FakeService service(kLedgerKey);
+  TempDir state("facegate-ledger-");
+  const fs::path ledger = state.path() / "ledger.sqlite3";
+  const std::string garbage = "this is not a SQLite database, and it must stay exactly so\n";
+  facegate::test::write_text(ledger, garbage);
+  const Run r = run(online_args(service, ledger), example("portrait-640x800.jpg") + "\n",
+                    {"DASHSCOPE_API_KEY=" + kLedgerKey});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(ledger.string()) != std::string::npos);
+  CHECK(facegate::test::read_text(ledger) == garbage);
+  CHECK(service.admitted_images().empty());
+}
+
+TEST_CASE("ledger: runs killed with SIGKILL, then re-run, never pay twice for an image") {
+  PassingImages images(12);
+  facegate::test::NginxServer nginx(images.dir.path());
+  FakeService service(kLedgerKey);
+  TempDir state("facegate-ledger-");
+  const fs::path ledger = state.path() / "ledger.sqlite3";
+  const fs::path list = state.path() / "list";
+  std::string text;
+  // Slow answers (0.3 s) so that kills land while calls are in flight.
+  for (const auto& name : images.names) text += nginx.url("/" + name) + "?fault=slow&delay=0.3\n";
+  facegate::test::write_text(list, text);
+  std::vector<std::string> argv{"/usr/bin/env", "DASHSCOPE_API_KEY=" + kLedgerKey,
+                                "HOME=" + state.path().string(), facegate_exe().string()};
+  // At the fake's own rate (5 RPS) and a pause after each kill, so that it refuses nothing with
+  // 429: then every call the fake admitted is one the ledger claimed, and no other.
+  for (const auto& a : online_args(service, ledger)) argv.push_back(a);
+  argv.back() = "@" + list.string();
+  for (int seed = 1; seed <= 4; ++seed) {
+    facegate::test::ChildProcess run_once(argv, true, true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 170 * seed));
+    ::kill(run_once.pid(), SIGKILL);
+    run_once.wait();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  }
+  facegate::test::ChildProcess last(argv, true, true);
+  last.wait();
+  // Each image reached the fake at most once over all runs.
+  for (const auto& [url, count] : count_each(service.admitted_images())) {
+    CAPTURE(url);
+    CHECK(count == 1);
+  }
+  // The ledger accounts for every call the fake saw: billed plus possibly billed. It may count
+  // more, never fewer: a run killed after its claim was committed and before the request was
+  // written leaves a claim the fake never saw, which stays possibly billed (at most one such
+  // window per kill here, as the claims of one run go out one at a time).
+  const Run report = run({"ledger", "--json", "--ledger", ledger.string()});
+  simdjson::dom::parser parser;
+  simdjson::dom::element total;
+  REQUIRE(parser.parse(report.out)["total"].get(total) == simdjson::SUCCESS);
+  const std::uint64_t billed = total["billed"].get_uint64().value();
+  const std::uint64_t possibly = total["possibly_billed"].get_uint64().value();
+  const std::uint64_t admitted = service.admitted_images().size();
+  CHECK(billed + possibly >= admitted);
+  CHECK(billed + possibly <= admitted + 4);
+  CHECK(billed <= admitted);
+}
+
+TEST_CASE("ledger: two processes on one list and one ledger send each image once") {
+  PassingImages images(10);
+  facegate::test::NginxServer nginx(images.dir.path());
+  FakeService service(kLedgerKey);
+  TempDir state("facegate-ledger-");
+  const fs::path ledger = state.path() / "ledger.sqlite3";
+  const fs::path list = state.path() / "list";
+  std::string text;
+  for (const auto& name : images.names) text += nginx.url("/" + name) + "?fault=slow&delay=0.2\n";
+  facegate::test::write_text(list, text);
+  std::vector<std::string> argv{"/usr/bin/env", "DASHSCOPE_API_KEY=" + kLedgerKey,
+                                "HOME=" + state.path().string(), facegate_exe().string()};
+  for (const auto& a : online_args(service, ledger, {"--rps", "20"})) argv.push_back(a);
+  argv.back() = "@" + list.string();
+  facegate::test::ChildProcess a(argv, true, true), b(argv, true, true);
+  a.wait();
+  b.wait();
+  const auto counts = count_each(service.admitted_images());
+  CHECK(counts.size() == images.names.size());
+  for (const auto& [url, count] : counts) {
+    CAPTURE(url);
+    CHECK(count == 1);
+  }
+}
+
+TEST_CASE("online check: an input fault that the rules let through costs nothing or one image") {
+  // The vendor does not say whether a too-small image is a refused request (not billed) or a
+  // completed check that failed (billed) (docs/service.md#billing): the fake answers each
+  // way in turn. A rules file without wan2.2-s2v-detect's pixel rule lets the 300x300 image
+  // reach it.
+  const std::string key = "sk-facegate-test-9b2e61";
+  TempDir images("facegate-cli-images-");
+  for (const char* name : {"portrait-640x800.jpg", "small-300x300.png"}) {
+    fs::copy_file(example(name), images.path() / name);
+  }
+  facegate::test::NginxServer nginx(images.path());
+  const std::string list =
+      nginx.url("/portrait-640x800.jpg") + "\n" + nginx.url("/small-300x300.png") + "\n";
+  std::string rules_json = run({"rules", "--json", "wan2.2-s2v-detect"}).out;
+  const std::size_t pixels = rules_json.find("\"pixels\":{");
+  REQUIRE(pixels != std::string::npos);
+  rules_json.erase(pixels, rules_json.find("},", pixels) + 2 - pixels);
+  TempDir dir("facegate-cli-");
+  const fs::path rules = dir.path() / "no-pixel-rule.json";
+  facegate::test::write_text(rules, rules_json);
+
+  // With the built-in rules the small image is a call avoided, worth at most one image.
+  const Run offline = run({"check", "--offline", "--model", "wan2.2-s2v-detect",
+                           "--allow-private-network", "-"}, list);
+  CHECK(offline.err.find("remote calls avoided: 1 (0.2 s at the models' rates), money saved: "
+                         "up to USD 0.000574") != std::string::npos);
+
+  struct Way {
+    std::string outcome, billed, summary;
+  };
+  for (const Way& way : {Way{"request_error", "0", "billed: 1, cost: USD 0.000574"},
+                         Way{"failed_check", "1", "billed: 2, cost: USD 0.001148"}}) {
+    CAPTURE(way.outcome);
+    FakeService service(key, {"--input-fault", way.outcome});
+    const Run r = run({"check", "--json", "--rules", rules.string(), "--model",
+                       "wan2.2-s2v-detect", "--no-ledger", "--allow-private-network", "--base-url",
+                       service.base_url(), "-"},
+                      list, {"DASHSCOPE_API_KEY=" + key});
+    CHECK(r.exit_code == 1);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == 2);
+    CHECK(field(lines[0], "remote").find("\"outcome\":\"passed\"") != std::string::npos);
+    CHECK(field(lines[1], "decision") == "pass");
+    const std::string remote = field(lines[1], "remote");
+    CHECK(remote.find("\"outcome\":\"" + way.outcome + "\"") != std::string::npos);
+    CHECK(remote.find("\"billed\":" + way.billed) != std::string::npos);
+    CHECK(remote.find("\"code\":\"InvalidFile.Resolution\"") != std::string::npos);
+    CHECK(r.err.find("checked 2: 2 pass, 0 reject, 0 unknown, 0 error") != std::string::npos);
+    CHECK(r.err.find("remote calls: 2, passed: 1, " + way.summary + ", possibly billed: 0") !=
+          std::string::npos);
+    CHECK(service.requested_images().size() == 2);
+  }
+}
+
+TEST_CASE("a retired model: rules show it, every check warns, a refusal stops its calls") {
+  const Run table = run({"rules", "emo-detect-v1"});
+  CHECK(table.out.find("lifecycle   retired 2026-10-10") != std::string::npos);
+  CHECK(table.out.find("model-retirement notice 118434") != std::string::npos);
+  CHECK(run({"rules", "wan2.2-s2v-detect"}).out.find("no retirement announced") !=
+        std::string::npos);
+  CHECK(run({"rules", "--json", "liveportrait-detect"}).out.find(
+            R"("lifecycle":{"retired":"2026-10-10")") != std::string::npos);
+
+  const std::string key = "sk-facegate-test-118434";
+  TempDir images("facegate-cli-images-");
+  for (const char* name : {"portrait-640x800.jpg", "small-300x300.png"}) {
+    fs::copy_file(example(name), images.path() / name);
+  }
+  facegate::test::NginxServer nginx(images.path());
+  FakeService service(key, {"--refuse-model", "emo-detect-v1=ModelNotFound"});
+  const std::vector<std::string> urls = {
+      nginx.url("/portrait-640x800.jpg?a"), nginx.url("/small-300x300.png"),
+      nginx.url("/portrait-640x800.jpg?b"), nginx.url("/portrait-640x800.jpg?c")};
+  std::string list;
+  for (const auto& url : urls) list += url + "\n";
+  // 1 RPS: the first call's refusal is in long before a second one may go.
+  const Run r = run({"check", "--json", "--model", "emo-detect-v1", "--rps", "1",
+                     "--allow-private-network", "--base-url", service.base_url(), "-"},
+                    list, {"DASHSCOPE_API_KEY=" + key});
+  CHECK(r.exit_code == 1);
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == urls.size());
+  std::size_t refused = 0, not_sent = 0;
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    CHECK(line.find(R"({"code":"model.retired","severity":"warn")") != std::string::npos);
+    const std::string remote = field(line, "remote");
+    if (field(line, "decision") == "reject") {
+      CHECK(remote == "null");  // the small image: never sent
+    } else if (remote.find(R"("outcome":"request_error")") != std::string::npos) {
+      ++refused;
+      CHECK(remote.find(R"("code":"ModelNotFound")") != std::string::npos);
+    } else {
+      ++not_sent;
+      CHECK(remote.find(R"("outcome":"not_sent")") != std::string::npos);
+      CHECK(remote.find("the service refused the model: ModelNotFound (HTTP 404") !=
+            std::string::npos);
+    }
+  }
+  CHECK(refused == 1);
+  CHECK(not_sent == 2);
+  CHECK(service.requested_images().size() == 1);
+  CHECK(r.err.find("remote calls: 1, passed: 0, billed: 0") != std::string::npos);
 }

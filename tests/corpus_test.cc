@@ -1,8 +1,6 @@
-// Whole-corpus agreement of the probe with the oracles of DESIGN.md: stb_image's stbi_info for
-// JPEG, PNG and BMP, libwebp's WebPGetInfo for WebP. The corpus is every image of Debian's
-// libjxl-testdata plus its WebP and BMP conversions (tests/corpus/build_corpus.py); it is built
-// into the build directory on the first run and reused after. FACEGATE_CORPUS_DIR points the
-// test at an existing corpus instead.
+// Whole-corpus agreement of the probe with the oracles of docs/design.md#the-probe-contract:
+// stb_image's stbi_info for JPEG, PNG and BMP, libwebp's WebPGetInfo for WebP, over the corpus of
+// tests/corpus.hpp.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -19,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "corpus.hpp"
 #include "facegate/probe.hpp"
 #include "probe_answer.hpp"
 
@@ -43,17 +42,16 @@
 
 using namespace facegate;
 using facegate::test::answer_of;
+using facegate::test::corpus_directory;
+using facegate::test::environment;
+using facegate::test::shell_quoted;
+using facegate::test::CorpusFile;
+using facegate::test::is_rle_bmp;
+using facegate::test::read_manifest;
 using facegate::test::read_bytes;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// One line of the corpus's MANIFEST.tsv.
-struct CorpusFile {
-  std::string name;    ///< path relative to the corpus directory, e.g. "bmp3/jxl__splines.png.bmp"
-  std::string kind;    ///< "original" or the conversion's directory ("webp-lossy", "bmp3", ...)
-  std::string source;  ///< the libjxl-testdata file it was made from
-};
 
 struct Dimensions {
   std::uint32_t width = 0;
@@ -105,59 +103,6 @@ const std::vector<JustifiedDifference> kJustifiedDifferences = {
     {"bmp3/jxl__traffic_light.gif.bmp", kStbRejectsRle},
 };
 
-std::string environment(const char* name) {
-  const char* value = std::getenv(name);
-  return value ? std::string(value) : std::string();
-}
-
-std::string shell_quoted(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += c;
-    }
-  }
-  return quoted + "'";
-}
-
-/// The corpus directory; builds it with tests/corpus/build_corpus.py when it is not there yet.
-fs::path corpus_directory() {
-  if (std::string given = environment("FACEGATE_CORPUS_DIR"); !given.empty()) return given;
-  const std::string build_root = environment("FACEGATE_BUILD_ROOT");
-  const std::string source_root = environment("FACEGATE_SOURCE_ROOT");
-  REQUIRE_MESSAGE(!build_root.empty(), "FACEGATE_BUILD_ROOT is not set (run through meson test)");
-  REQUIRE_MESSAGE(!source_root.empty(), "FACEGATE_SOURCE_ROOT is not set (run through meson test)");
-  const fs::path directory = fs::path(build_root) / "tests" / "corpus";
-  if (!fs::exists(directory / "MANIFEST.tsv")) {
-    const std::string command = "python3 " +
-                                shell_quoted(source_root + "/tests/corpus/build_corpus.py") + " " +
-                                shell_quoted(directory.string());
-    std::printf("building the corpus: %s\n", command.c_str());
-    std::fflush(stdout);
-    REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "corpus build failed: " << command);
-  }
-  return directory;
-}
-
-std::vector<CorpusFile> read_manifest(const fs::path& directory) {
-  std::ifstream in(directory / "MANIFEST.tsv");
-  REQUIRE_MESSAGE(in, "cannot read " << (directory / "MANIFEST.tsv"));
-  std::vector<CorpusFile> files;
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    CorpusFile file;
-    std::getline(fields, file.name, '\t');
-    std::getline(fields, file.kind, '\t');
-    std::getline(fields, file.source, '\t');
-    files.push_back(std::move(file));
-  }
-  return files;
-}
-
 bool starts_with(std::span<const std::byte> bytes, std::size_t at, std::string_view text) {
   if (bytes.size() < at + text.size()) return false;
   return std::memcmp(bytes.data() + at, text.data(), text.size()) == 0;
@@ -193,16 +138,6 @@ std::optional<Dimensions> oracle_dimensions(Format format, std::span<const std::
     return std::nullopt;
   }
   return Dimensions{static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height)};
-}
-
-/// A BMP whose biCompression (offset 30, after the 14-byte file header and the width, height,
-/// planes and bit count fields) is BI_RLE8 (1) or BI_RLE4 (2).
-bool is_rle_bmp(std::span<const std::byte> bytes) {
-  if (bytes.size() < 34) return false;
-  const auto byte_at = [&](std::size_t i) { return static_cast<std::uint32_t>(bytes[i]); };
-  const std::uint32_t compression =
-      byte_at(30) | byte_at(31) << 8 | byte_at(32) << 16 | byte_at(33) << 24;
-  return compression == 1 || compression == 2;
 }
 
 const JustifiedDifference* justified_difference(std::string_view file) {
@@ -271,7 +206,7 @@ TEST_CASE("every corpus file: probe_file and probe_memory agree with stbi_info /
     REQUIRE(format != Format::unknown);
     CHECK(from_file.info.format == format);
     if (!format_is_parsed(format)) {
-      // GIF: recognized and named, dimensions not read (DESIGN.md, "The probe contract").
+      // GIF: recognized and named, dimensions not read (docs/design.md#the-probe-contract).
       CHECK(from_file.ok());
       CHECK_FALSE(from_file.info.has_dimensions());
       ++tally.recognized_only;
@@ -325,4 +260,26 @@ TEST_CASE("every corpus file: probe_file and probe_memory agree with stbi_info /
               tally.justified, tally.recognized_only,
               static_cast<unsigned long long>(tally.bytes_read),
               static_cast<unsigned long long>(tally.bytes_total));
+}
+
+// Never reject what a decoder accepts: every corpus file that vipsheader (libjpeg-turbo,
+// libpng, libwebp, ImageMagick) or Pillow reads, `facegate probe --json` reads with the same
+// size (tests/vips_agreement.py, which the vips_agreement test runs over libjxl-testdata and
+// the crafted files). The corpus adds the WebP and BMP conversions.
+TEST_CASE("every corpus file that vipsheader or Pillow reads, facegate reads with their size") {
+  const fs::path directory = corpus_directory();
+  const std::string python = environment("FACEGATE_PYTHON");
+  const std::string facegate = environment("FACEGATE_EXE");
+  const std::string vipsheader = environment("FACEGATE_VIPSHEADER");
+  REQUIRE_MESSAGE(!python.empty(), "FACEGATE_PYTHON is not set (run through meson test)");
+  REQUIRE_MESSAGE(!facegate.empty(), "FACEGATE_EXE is not set (build with -Dtool=true)");
+  REQUIRE_MESSAGE(!vipsheader.empty(), "FACEGATE_VIPSHEADER is not set (run through meson test)");
+  const std::string command =
+      shell_quoted(python) + " " +
+      shell_quoted(environment("FACEGATE_SOURCE_ROOT") + "/tests/vips_agreement.py") + " " +
+      shell_quoted(facegate) + " --vipsheader " + shell_quoted(vipsheader) + " " +
+      shell_quoted(directory.string());
+  std::printf("running: %s\n", command.c_str());
+  std::fflush(stdout);
+  CHECK_MESSAGE(std::system(command.c_str()) == 0, "vips_agreement.py found disagreements");
 }

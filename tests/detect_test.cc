@@ -515,7 +515,7 @@ TEST_CASE("base URL: explicit, then DASHSCOPE_HTTP_BASE_URL, then the documented
 }
 
 // =============================================================================================
-// Answers, one shape at a time (samples from shared/seeds, reformatted)
+// Answers, one shape at a time (the vendor's samples, docs/service.md#sources, reformatted)
 
 TEST_CASE("answers: documented pass and fail shapes are normalized") {
   SUBCASE("wan2.2-s2v-detect") {
@@ -561,7 +561,7 @@ TEST_CASE("answers: documented pass and fail shapes are normalized") {
         R"({"output":{"pass":false,"message":"No human face detected."},"usage":{"image_count":1}})");
     CHECK(r.outcome == DetectOutcome::failed_check);
     CHECK(r.message == "No human face detected.");
-    // The vendor's own sample (seeds/002) is not JSON: a missing comma and single quotes.
+    // The LivePortrait page's own sample is not JSON: a missing comma and single quotes.
     r = parse_detect_response(
         ResponseShape::pass_message, 200,
         "{\"output\":{\"pass\": true\n\"message\": 'success'},\"usage\":{\"image_count\":1}}");
@@ -754,7 +754,8 @@ TEST_CASE("retry decisions follow the spec's error table") {
   CHECK(decide_retry(refused(503, "ModelUnavailable"), 2, std::nullopt, options, 0).retry);
   CHECK(decide_retry(refused(502, ""), 1, std::nullopt, options, 0).retry);
   CHECK(decide_retry(refused(400, "InvalidURL.Timeout"), 1, std::nullopt, options, 0).retry);
-  for (const auto& [status, code] :
+  // Named variables, not a structured binding: clang 14 cannot capture bindings (CAPTURE's lambda).
+  for (const auto& refusal :
        std::vector<std::pair<int, std::string>>{{400, "InvalidParameter"},
                                                 {400, "InvalidURL"},
                                                 {400, "InvalidURL.ConnectionRefused"},
@@ -763,6 +764,8 @@ TEST_CASE("retry decisions follow the spec's error table") {
                                                 {401, "InvalidApiKey"},
                                                 {403, "AccessDenied"},
                                                 {404, "ModelNotFound"}}) {
+    const int status = refusal.first;
+    const std::string& code = refusal.second;
     CAPTURE(code);
     const auto decision = decide_retry(refused(status, code), 1, std::nullopt, options, 0);
     CHECK_FALSE(decision.retry);
@@ -921,7 +924,9 @@ TEST_CASE("fake: a mixed batch: exact requests, RPS windows, shapes, retries") {
   {  // no model ever exceeded its RPS in any 1-second window of arrivals
     std::map<std::string, std::vector<double>> arrivals;
     for (const auto& entry : log) arrivals[entry.model].push_back(entry.t);
-    for (auto& [name, times] : arrivals) {
+    for (auto& model_arrivals : arrivals) {
+      const std::string& name = model_arrivals.first;
+      std::vector<double>& times = model_arrivals.second;
       CAPTURE(name);
       std::sort(times.begin(), times.end());
       const auto rps = model(name).rate.requests_per_second;
@@ -1196,24 +1201,46 @@ TEST_CASE("detect_one: a client destroyed with work pending still completes it")
   CHECK(server.log().size() == 1);
 }
 
-TEST_CASE("cancel_pending ends waiting images as not_sent") {
+// Runs `loop` until the fake has received `count` requests (at most 10 s).
+void run_until_received(NetworkLoop& loop, const FakeDashScope& server, std::size_t count) {
+  for (int i = 0; i < 500 && server.log().size() < count; ++i) loop.run_for(20ms);
+  REQUIRE(server.log().size() == count);
+}
+
+TEST_CASE("cancel_pending ends every image not yet written as not_sent, and retries none") {
   auto& server = fake();
   const auto options = fast_options(server);
   NetworkLoop loop;
   DetectClient client(loop, ApiKey(kKey), options);
-  std::vector<DetectResult> results(3);
-  for (int i = 0; i < 3; ++i) {  // emoji-detect-v1: 1 RPS, so two wait for a token
-    client.submit(model("emoji-detect-v1"), server.image("face.png?c" + std::to_string(i)), {},
-                  [&results, i](DetectResult r) { results[i] = std::move(r); });
-  }
-  CHECK(client.pending() == 3);
+  std::vector<DetectResult> results(5);
+  const auto keep = [&results](int i) { return [&results, i](DetectResult r) { results[i] = std::move(r); }; };
+  // Written, answered after a second: it finishes normally.
+  client.submit(model("emoji-detect-v1"), server.image("face.png?fault=slow&delay=1"), {}, keep(0));
+  // Written, then answered 503, which is retried unless cancel_pending came in between.
+  client.submit(model("wan2.2-s2v-detect"), server.image("face.png?fault=slow&delay=1&then=503"), {},
+                keep(1));
+  run_until_received(loop, server, 2);
+  // emoji-detect-v1 has 1 RPS: these two wait for a token.
+  client.submit(model("emoji-detect-v1"), server.image("face.png?c2"), {}, keep(2));
+  client.submit(model("emoji-detect-v1"), server.image("face.png?c3"), {}, keep(3));
+  // Handed to the loop, not yet written: the loop has not run since.
+  client.submit(model("wan2.2-s2v-detect"), server.image("face.png?c4"), {}, keep(4));
+  CHECK(client.pending() == 5);
   client.cancel_pending();
-  CHECK(client.pending() == 1);
+  CHECK(client.pending() == 2);
   loop.run();
   CHECK(results[0].outcome == DetectOutcome::passed);
-  CHECK(results[1].outcome == DetectOutcome::not_sent);
-  CHECK(results[2].outcome == DetectOutcome::not_sent);
-  CHECK(server.log().size() == 1);
+  CHECK(results[1].outcome == DetectOutcome::request_error);
+  CHECK(results[1].http_status == 503);
+  CHECK(results[1].attempts == 1);
+  CHECK(results[1].detail.find("not retried") != std::string::npos);
+  for (int i = 2; i < 5; ++i) {
+    CAPTURE(i);
+    CHECK(results[i].outcome == DetectOutcome::not_sent);
+    CHECK(results[i].attempts == 0);
+    CHECK(results[i].detail == "cancelled before it was sent");
+  }
+  CHECK(server.log().size() == 2);
 }
 
 TEST_CASE("the API key appears nowhere: results, details, dry runs, the fake's log") {
@@ -1240,4 +1267,106 @@ TEST_CASE("the API key appears nowhere: results, details, dry runs, the fake's l
   everything += server.log_text();
   CHECK(everything.find(kKey) == std::string::npos);
   CHECK(everything.find("7f3a9c1e5b2d4f60") == std::string::npos);  // not even its tail
+}
+
+TEST_CASE("fake: an input fault is a refused request or a completed, billed failed check") {
+  // The vendor bills a completed check, pass or fail, and not a failed request, but does not say
+  // which of the two an input fault gets (docs/service.md#billing): the fake answers either.
+  auto& server = fake();
+  const auto options = fast_options(server);
+  struct InputFault {
+    std::string model, image, code;
+    bool shape_has_code;  // liveportrait-detect and animate-anyone-detect-gen2 fail with a message
+  };
+  const std::vector<InputFault> faults = {
+      {"wan2.2-s2v-detect", "small.png", "InvalidFile.Resolution", true},
+      {"emo-detect-v1", "small.png", "InvalidFile.Resolution", true},
+      {"liveportrait-detect", "wide.png", "InvalidFile.AspectRatio", false},
+      {"emoji-detect-v1", "anim.gif", "InvalidParameter.UnsupportedFileFormat", true},
+      {"animate-anyone-detect-gen2", "face.webp", "InvalidParameter.UnsupportedFileFormat", false},
+  };
+  std::vector<Submission> batch;
+  for (const auto& fault : faults) {  // "n": one URL per request, to count them
+    const std::string n = "n=" + std::to_string(batch.size());
+    batch.push_back({fault.model, server.image(fault.image + "?" + n)});  // the default way
+    batch.push_back({fault.model, server.image(fault.image + "?input_fault=failed_check&" + n)});
+  }
+  const auto results = run_batch(batch, options);
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    CAPTURE(faults[i].model);
+    const DetectResult& refused = results[2 * i];
+    CHECK(refused.outcome == DetectOutcome::request_error);
+    CHECK(refused.http_status == 400);
+    CHECK(refused.code == faults[i].code);
+    CHECK(refused.billed == 0);
+    CHECK_FALSE(refused.billing_uncertain());
+    const DetectResult& failed = results[2 * i + 1];
+    CHECK(failed.outcome == DetectOutcome::failed_check);
+    CHECK(failed.http_status == 200);
+    CHECK_FALSE(failed.passed);
+    CHECK(failed.billed == 1);
+    CHECK_FALSE(failed.billing_uncertain());
+    CHECK(failed.code == (faults[i].shape_has_code ? faults[i].code : ""));
+    CHECK_FALSE(failed.message.empty());
+  }
+  const auto log = server.log();
+  CHECK(log.size() == batch.size());
+  for (const auto& submission : batch) CHECK(requests_for(log, submission.image_url) == 1);
+}
+
+TEST_CASE("fake: after a model-level refusal nothing more is sent for that model") {
+  auto& server = fake();
+  for (const std::string code : {"ModelNotFound", "Model.AccessDenied", "AccessDenied.Unpurchased"}) {
+    CAPTURE(code);
+    server.reset();
+    auto options = fast_options(server);
+    options.requests_per_second = 2;  // two emo-detect-v1 requests go at once, the rest wait
+    NetworkLoop loop;
+    DetectClient client(loop, ApiKey(kKey), options);
+    std::vector<DetectResult> results(6);
+    std::vector<int> calls(results.size(), 0);
+    std::function<void(std::string_view, std::string, std::size_t)> submit =
+        [&](std::string_view name, std::string url, std::size_t i) {
+          client.submit(model(name), std::move(url), {}, [&, i](DetectResult r) {
+            ++calls[i];
+            results[i] = std::move(r);
+            // Submitted after the refusal, later in the run.
+            if (i == 0) submit("emo-detect-v1", server.image("face.png?after"), 5);
+          });
+        };
+    const std::string refused = server.image("face.png?fault=refuse_model&code=" + code);
+    const std::string retried = server.image("face.png?fault=500&times=1");
+    submit("emo-detect-v1", refused, 0);
+    submit("emo-detect-v1", retried, 1);  // backing off or waiting when the refusal comes
+    submit("emo-detect-v1", server.image("face.png?waiting1"), 2);
+    submit("emo-detect-v1", server.image("face.png?waiting2"), 3);
+    submit("wan2.2-s2v-detect", server.image("face.png?other"), 4);  // another model
+    loop.run();
+    CHECK(client.pending() == 0);
+    CHECK(calls == std::vector<int>(results.size(), 1));
+
+    CHECK(results[0].outcome == DetectOutcome::request_error);
+    CHECK(results[0].code == code);
+    CHECK(results[0].http_status == (code == "ModelNotFound" ? 404 : 403));
+    CHECK(results[0].attempts == 1);
+    const std::string why = "the service refused the model: " + code + " (HTTP " +
+                            std::to_string(results[0].http_status) + ", ";
+    CHECK(results[1].outcome == DetectOutcome::not_sent);
+    CHECK(results[1].attempts == 1);
+    CHECK(results[1].detail.find(why) != std::string::npos);
+    for (std::size_t i : {2u, 3u, 5u}) {
+      CAPTURE(i);
+      CHECK(results[i].outcome == DetectOutcome::not_sent);
+      CHECK(results[i].attempts == 0);
+      CHECK(results[i].billed == 0);
+      CHECK(results[i].detail.starts_with(why));
+    }
+    CHECK(results[4].outcome == DetectOutcome::passed);
+
+    const auto log = server.log();
+    CHECK(log.size() == 3);
+    CHECK(requests_for(log, refused) == 1);
+    CHECK(requests_for(log, retried) == 1);
+    CHECK(requests_for(log, server.image("face.png?other")) == 1);
+  }
 }

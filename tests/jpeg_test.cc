@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "facegate/probe.hpp"
+#include "facegate/rules.hpp"
 #include "formats/parser.hpp"
 #include "probe_answer.hpp"
 
@@ -179,6 +180,17 @@ std::vector<CraftedFile> selected_rows() {
   return rows;
 }
 
+// Calls check(probe_memory of the file, its phrase) for each selected row that `phrases` names.
+template <typename Check>
+void for_phrases_of_rows(const std::map<std::string, std::string>& phrases, Check check) {
+  for (const CraftedFile& row : selected_rows()) {
+    const auto phrase = phrases.find(row.file);
+    if (phrase == phrases.end()) continue;
+    CAPTURE(row.file);
+    check(probe_memory(read_bytes(crafted_dir() / row.file)), phrase->second);
+  }
+}
+
 std::vector<fs::path> real_jpegs() {
   REQUIRE_MESSAGE(fs::is_directory(kLibjxlTestdata), "install libjxl-testdata");
   std::vector<fs::path> files;
@@ -206,9 +218,11 @@ TEST_CASE("crafted: each file's answer is its manifest row, however the bytes co
     const fs::path path = crafted_dir() / row.file;
     const std::vector<std::byte> data = read_bytes(path);
     const Answer answer = answer_of(probe_memory(data));
-    // The manifest has no subtype or message column; the test cases "frame markers name the
-    // coding process" and "error messages say why" check them for chosen files.
+    // The manifest has no subtype, leniency or message column; the test cases "frame markers
+    // name the coding process", "leniency notes say what libjpeg skips" and "error messages say
+    // why" check them for chosen files.
     CHECK(manifest_fields(answer) == row.expected);
+    CHECK(!answer.leniency.empty() == row.lenient);
     const FileFigures figures = check_all_ways(path, data, answer);
     prefixes += figures.prefixes.prefixes;
     windows += figures.windows;
@@ -278,13 +292,51 @@ TEST_CASE("crafted: error messages say why") {
       {"jpeg-sof-length-mismatch.jpg", "Lf = 8 + 3 * Nf"},
       {"jpeg-sof-too-short.jpg", "too short"},
   };
-  for (const CraftedFile& row : selected_rows()) {
-    const auto phrase = phrases.find(row.file);
-    if (phrase == phrases.end()) continue;
-    CAPTURE(row.file);
-    const ProbeResult r = probe_memory(read_bytes(crafted_dir() / row.file));
-    CHECK(r.error.message.find(phrase->second) != std::string::npos);
-  }
+  for_phrases_of_rows(phrases, [](const ProbeResult& r, const std::string& phrase) {
+    CHECK(r.error.message.find(phrase) != std::string::npos);
+  });
+}
+
+TEST_CASE("crafted: leniency notes say what libjpeg skips") {
+  const std::map<std::string, std::string> phrases = {
+      {"jpeg-app1-length-1.jpg", "segment length below 2"},
+      {"jpeg-app0-length-0.jpg", "segment length below 2"},
+      {"jpeg-com-length-0-then-junk.jpg", "segment length below 2"},
+      {"jpeg-junk-after-soi.jpg", "neither markers nor FF fill bytes"},
+      {"jpeg-junk-between-segments.jpg", "neither markers nor FF fill bytes"},
+  };
+  for_phrases_of_rows(phrases, [](const ProbeResult& r, const std::string& phrase) {
+    CHECK(r.ok());
+    CHECK(std::string(r.info.leniency).find(phrase) != std::string::npos);
+  });
+}
+
+TEST_CASE("a lenient read is an info finding of evaluate(), which does not change the decision") {
+  const ModelRules* model = builtin_rules().rules.find("wan2.2-s2v-detect");
+  REQUIRE(model != nullptr);
+  // The same picture, 640x480, with and without an APP1 segment whose length is 1.
+  const std::vector<std::byte> strict = read_bytes(crafted_dir() / "jpeg-sof-c0.jpg");
+  std::vector<std::byte> lenient = strict;
+  const std::byte short_app1[] = {std::byte{0xFF}, std::byte{0xE1}, std::byte{0x00},
+                                  std::byte{0x01}};
+  lenient.insert(lenient.begin() + 2, std::begin(short_app1), std::end(short_app1));
+  const Verdict plain = evaluate(*model, subject_from_probe(probe_memory(strict),
+                                                            SourceKind::url));
+  const Verdict noted = evaluate(*model, subject_from_probe(probe_memory(lenient),
+                                                            SourceKind::url));
+  CHECK(plain.decision == Decision::pass);
+  CHECK(noted.decision == plain.decision);
+  REQUIRE(noted.findings.size() == plain.findings.size() + 1);
+  const Finding& finding = noted.findings.front();
+  CHECK(finding.code == "probe.lenient");
+  CHECK(finding.severity == Severity::info);
+  CHECK(finding.message.find("segment length below 2") != std::string::npos);
+  // A probe that failed says so, and nothing about leniency.
+  const Verdict failed = evaluate(
+      *model, subject_from_probe(probe_memory(read_bytes(crafted_dir() / "jpeg-zero-width.jpg")),
+                                 SourceKind::url));
+  CHECK(std::none_of(failed.findings.begin(), failed.findings.end(),
+                     [](const Finding& f) { return f.code == "probe.lenient"; }));
 }
 
 TEST_CASE("crafted: a 60 KB EXIF segment is skipped, not read") {

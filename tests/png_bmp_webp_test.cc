@@ -261,9 +261,11 @@ TEST_CASE("crafted PNG, BMP and WebP files give the manifest's answer every way"
     const fs::path path = dir / row.file;
     const Bytes bytes = read_bytes(path);
     const Answer actual = probe_bytes(bytes);
-    // The manifest has no subtype or message column; the test cases "subtypes name the
-    // variant" and "error messages say what is wrong" check them for chosen files.
+    // The manifest has no subtype, leniency or message column; the test cases "subtypes name
+    // the variant", "leniency notes name the departure" and "error messages say what is wrong"
+    // check them for chosen files.
     CHECK(manifest_fields(actual) == row.expected);
+    CHECK(!actual.leniency.empty() == row.lenient);
     check_every_way(path, bytes, actual);
   }
 }
@@ -275,7 +277,8 @@ TEST_CASE("crafted files: subtypes name the variant and the header") {
       {"bmp-core-12.bmp", "os2-core"}, {"bmp-info-40.bmp", "info"},
       {"bmp-v2-52.bmp", "v2"},         {"bmp-v3-56.bmp", "v3"},
       {"bmp-os2-64.bmp", "os2-v2"},    {"bmp-v4-108.bmp", "v4"},
-      {"bmp-v5-124.bmp", "v5"},        {"webp-vp8-scale.webp", "vp8"},
+      {"bmp-v5-124.bmp", "v5"},        {"bmp-os2-16.bmp", "os2-v2"},
+      {"bmp-dib-size-20.bmp", ""},     {"webp-vp8-scale.webp", "vp8"},
       {"webp-vp8l.webp", "vp8l"},      {"webp-vp8x-animated.webp", "vp8x"},
   };
   for (const auto& entry : subtypes) {
@@ -291,9 +294,30 @@ TEST_CASE("error messages say what is wrong") {
     return facegate::probe_memory(read_bytes(dir / file)).error.message;
   };
   CHECK(message_of("webp-unknown-first-chunk.webp").find("'ALPH'") != std::string::npos);
-  CHECK(message_of("png-ihdr-not-first.png").find("IHDR") != std::string::npos);
+  CHECK(message_of("png-idat-before-ihdr.png").find("before IHDR") != std::string::npos);
+  CHECK(message_of("png-bad-chunk-type.png").find("four ASCII letters") != std::string::npos);
   CHECK(message_of("bmp-unknown-dib-size.bmp").find("DIB header size") != std::string::npos);
   CHECK(message_of("webp-vp8-bad-start-code.webp").find("start code") != std::string::npos);
+}
+
+TEST_CASE("leniency notes name the departure and the decoder that reads past it") {
+  const fs::path dir = crafted_dir();
+  const std::map<std::string, std::string> phrases = {
+      {"png-ihdr-not-first.png", "chunks before IHDR"},
+      {"png-chunk-type-digit.png", "a digit or '_'"},
+      {"png-ihdr-length-14.png", "longer than 13"},
+      {"png-compression-method-1.png", "compression method"},
+      {"png-interlace-method-2.png", "interlace method"},
+      {"bmp-dib-size-20.bmp", "ImageMagick"},
+      {"bmp-dib-size-100.bmp", "ImageMagick"},
+  };
+  for (const auto& entry : phrases) {
+    const std::string& file = entry.first;
+    CAPTURE(file);
+    const facegate::ProbeResult result = facegate::probe_memory(read_bytes(dir / file));
+    CHECK(result.ok());
+    CHECK(std::string(result.info.leniency).find(entry.second) != std::string::npos);
+  }
 }
 
 TEST_CASE("PNG chunk bodies before IDAT are skipped, not read") {

@@ -31,6 +31,7 @@ struct Answer {
   unsigned orientation = 0;           ///< ImageInfo::orientation (unsigned: prints as a number)
   bool animated = false;              ///< ImageInfo::animated
   std::string subtype;                ///< ImageInfo::subtype
+  std::string leniency;               ///< ImageInfo::leniency
   ErrorCode error = ErrorCode::none;  ///< Error::code; none unless status is error
   std::string message;                ///< Error::message; empty unless status is error
   /// Field by field.
@@ -51,8 +52,9 @@ inline std::string_view status_name(Status status) {
 inline std::ostream& operator<<(std::ostream& out, const Answer& answer) {
   return out << "{" << status_name(answer.status) << " " << format_name(answer.format) << " "
              << answer.width << "x" << answer.height << ", orientation " << answer.orientation
-             << ", animated " << answer.animated << ", subtype '" << answer.subtype << "', "
-             << error_code_name(answer.error) << " '" << answer.message << "'}";
+             << ", animated " << answer.animated << ", subtype '" << answer.subtype
+             << "', leniency '" << answer.leniency << "', " << error_code_name(answer.error)
+             << " '" << answer.message << "'}";
 }
 
 /// The header fields of `info` alone, status and error left at their defaults: for comparing
@@ -65,6 +67,7 @@ inline Answer fields_of(const ImageInfo& info) {
   answer.orientation = info.orientation;
   answer.animated = info.animated;
   answer.subtype = std::string(info.subtype);
+  answer.leniency = std::string(info.leniency);
   return answer;
 }
 
@@ -122,12 +125,16 @@ inline std::filesystem::path crafted_dir() {
 /// scripts beside it).
 struct CraftedFile {
   std::string file;  ///< file name in tests/data/crafted
-  Answer expected;   ///< what probe_memory answers; subtype and message empty (no such columns)
+  /// What probe_memory answers; subtype, leniency and message empty (no such columns).
+  Answer expected;
+  /// True when the probe reads the file with a leniency note (ImageInfo::leniency).
+  bool lenient = false;
 };
 
-/// The fields a manifest row states: `answer` without its subtype and message.
+/// The fields a manifest row states: `answer` without its subtype, leniency and message.
 inline Answer manifest_fields(Answer answer) {
   answer.subtype.clear();
+  answer.leniency.clear();
   answer.message.clear();
   return answer;
 }
@@ -154,8 +161,8 @@ inline ErrorCode error_code_named(std::string_view name) {
 }
 
 /// The rows of tests/data/crafted/<manifest>, whose columns are: file, format, width, height,
-/// orientation, animated (0 or 1), error ("-" or an error code name). Lines starting with '#'
-/// are comments. Fails the test on a malformed line or an empty manifest.
+/// orientation, animated (0 or 1), error ("-" or an error code name), lenient (0 or 1). Lines
+/// starting with '#' are comments. Fails the test on a malformed line or an empty manifest.
 inline std::vector<CraftedFile> read_crafted_manifest(std::string_view manifest) {
   const std::filesystem::path path = crafted_dir() / manifest;
   std::ifstream in(path);
@@ -165,11 +172,13 @@ inline std::vector<CraftedFile> read_crafted_manifest(std::string_view manifest)
     if (line.empty() || line[0] == '#') continue;
     std::istringstream fields(line);
     CraftedFile row;
-    std::string format, animated, error;
+    std::string format, animated, error, lenient;
     fields >> row.file >> format >> row.expected.width >> row.expected.height >>
-        row.expected.orientation >> animated >> error;
+        row.expected.orientation >> animated >> error >> lenient;
     REQUIRE_MESSAGE(!fields.fail(), "bad manifest line: " << line);
     REQUIRE_MESSAGE((animated == "0" || animated == "1"), "bad animated field: " << line);
+    REQUIRE_MESSAGE((lenient == "0" || lenient == "1"), "bad lenient field: " << line);
+    row.lenient = lenient == "1";
     row.expected.format = format_named(format);
     row.expected.animated = animated == "1";
     row.expected.error = error_code_named(error);

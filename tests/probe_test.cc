@@ -1,4 +1,4 @@
-// The probe driver's contract (DESIGN.md, "The probe contract"), seen through the public API.
+// The probe driver's contract (docs/design.md#the-probe-contract), seen through the public API.
 #include <doctest/doctest.h>
 
 #include <cstdio>

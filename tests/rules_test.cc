@@ -1,5 +1,5 @@
-// The model rules (lib/rules/models.json, spec/models.md): the loader, evaluate() on both sides
-// of every bound of every model, and the presentations.
+// The model rules (lib/rules/models.json, docs/service.md#input-rules): the loader, evaluate()
+// on both sides of every bound of every model, and the presentations.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -59,12 +59,16 @@ Verdict check(std::string_view name, const Subject& subject) {
   return evaluate(model(name), subject);
 }
 
-// The decision, and that the only non-info findings are the expected codes.
+// The decision, and that the only non-info findings are the expected codes. The retirement
+// warning that every verdict of a retired model ends with is left out here; the lifecycle
+// tests pin it.
 void expect(const Verdict& verdict, Decision decision, std::vector<std::string> codes = {}) {
   CHECK(decision_name(verdict.decision) == decision_name(decision));
   std::vector<std::string> found;
   for (const auto& finding : verdict.findings) {
-    if (finding.severity != Severity::info) found.push_back(finding.code);
+    if (finding.severity != Severity::info && finding.code != "model.retired") {
+      found.push_back(finding.code);
+    }
   }
   CHECK(found == codes);
 }
@@ -204,7 +208,7 @@ TEST_CASE("liveportrait-detect: long side <= 4096, aspect <= 2, no minimum") {
 TEST_CASE("liveportrait-detect: file size < 10M, ambiguous between 10,000,000 and 10,485,760") {
   expect(check(kLive, with_size(0)), Decision::pass);
   expect(check(kLive, with_size(9'999'999)), Decision::pass);
-  CHECK(check(kLive, with_size(9'999'999)).findings.empty());
+  CHECK(check(kLive, with_size(9'999'999)).findings.size() == 1);  // model.retired
   expect(check(kLive, with_size(10'000'000)), Decision::pass, {"file_size.ambiguous"});
   CHECK(severity_of(check(kLive, with_size(10'000'000)), "file_size.ambiguous") ==
         Severity::warn);
@@ -655,4 +659,100 @@ TEST_CASE("the rules table marks documented and inferred rules") {
     const std::string heading = std::string("\n").append(name).append("\n");
     CHECK(framed.find(heading) != std::string::npos);
   }
+}
+
+TEST_CASE("lifecycle: four models retired on 2026-10-10 by notice 118434; wan2.2-s2v-detect not") {
+  CHECK_FALSE(model(kWan).lifecycle);
+  for (std::string name : {kEmo, kLive, kEmoji, kAa}) {
+    CAPTURE(name);
+    REQUIRE(model(name).lifecycle);
+    const LifecycleRule& rule = *model(name).lifecycle;
+    CHECK(rule.retired == "2026-10-10");
+    CHECK(rule.reference.find("118434") != std::string::npos);
+    CHECK(rule.source == RuleSource::documented);
+  }
+}
+
+TEST_CASE("model.retired: a warning last in every verdict of a retired model, never a rejection") {
+  for (std::string name : {kEmo, kLive, kEmoji, kAa}) {
+    CAPTURE(name);
+    const Subject passing = with_parameter(jpeg(1000, 1000), "ratio", "1:1");
+    Subject unfetchable;
+    unfetchable.url = "ftp://images.example/a.jpg";
+    Subject truncated = passing;
+    truncated.probe_error = Error{ErrorCode::truncated, "cut short"};
+    const std::vector<std::pair<Subject, Decision>> cases = {
+        {passing, Decision::pass},          {strict(passing), Decision::pass},
+        {strict(jpeg(300, 8000)), Decision::reject}, {unfetchable, Decision::reject},
+        {truncated, Decision::error}};
+    for (const auto& [subject, decision] : cases) {
+      const Verdict verdict = check(name, subject);
+      CHECK(decision_name(verdict.decision) == decision_name(decision));
+      REQUIRE_FALSE(verdict.findings.empty());
+      const Finding& last = verdict.findings.back();
+      CHECK(last.code == "model.retired");
+      CHECK(last.severity == Severity::warn);
+      CHECK(last.actual == "2026-10-10");
+      CHECK(last.message == name + " is retired as of 2026-10-10 (the vendor's model-retirement "
+                                   "notice 118434): the service may refuse it");
+    }
+    // A URL the service cannot fetch: its finding, then the retirement, and nothing else.
+    CHECK(check(name, unfetchable).findings.size() == 2);
+  }
+  CHECK(check(kWan, jpeg(1000, 1000)).find("model.retired") == nullptr);
+  CHECK(check(kWan, jpeg(300, 300)).find("model.retired") == nullptr);
+}
+
+TEST_CASE("parse_rules checks the lifecycle group") {
+  auto with_lifecycle = [](std::string_view group) {
+    return parse_rules(document_with(std::string(R"(, "lifecycle": )").append(group)));
+  };
+  const RulesResult leap_day = with_lifecycle(
+      R"({"retired": "2024-02-29", "reference": "notice 1", "source": "inferred", "note": "n"})");
+  REQUIRE(leap_day.ok());
+  const LifecycleRule& rule = *leap_day.rules.models.at(0).lifecycle;
+  CHECK(rule == LifecycleRule{"2024-02-29", "notice 1", RuleSource::inferred, "n"});
+  const Verdict inferred = evaluate(leap_day.rules.models.at(0), jpeg(10, 10));
+  CHECK(inferred.find("model.retired")->message.ends_with("(inferred rule)"));
+  CHECK(inferred.find("model.retired")->severity == Severity::warn);
+  CHECK_FALSE(with_lifecycle("null").rules.models.at(0).lifecycle);
+
+  for (const char* date : {"2026-02-29", "2026-13-01", "2026-00-10", "2026-04-31", "2026-1-10",
+                           "2026/10/10", "20261010", "2026-10-1x", "1900-02-29", ""}) {
+    CAPTURE(date);
+    expect_error(with_lifecycle(std::string(R"({"retired": ")") + date +
+                                R"(", "reference": "r", "source": "documented"})"),
+                 RulesErrorKind::bad_value, "models[0].lifecycle.retired");
+  }
+  CHECK(with_lifecycle(R"({"retired": "2000-02-29", "reference": "r", "source": "documented"})")
+            .ok());
+  expect_error(with_lifecycle(R"({"retired": 20261010, "reference": "r", "source": "documented"})"),
+               RulesErrorKind::wrong_type, "models[0].lifecycle.retired");
+  expect_error(with_lifecycle(R"({"reference": "r", "source": "documented"})"),
+               RulesErrorKind::missing_field, "models[0].lifecycle.retired");
+  expect_error(with_lifecycle(R"({"retired": "2026-10-10", "source": "documented"})"),
+               RulesErrorKind::missing_field, "models[0].lifecycle.reference");
+  expect_error(with_lifecycle(R"({"retired": "2026-10-10", "reference": "", "source": "documented"})"),
+               RulesErrorKind::bad_value, "models[0].lifecycle.reference");
+  expect_error(with_lifecycle(R"({"retired": "2026-10-10", "reference": "r"})"),
+               RulesErrorKind::missing_field, "models[0].lifecycle.source");
+  expect_error(with_lifecycle(
+                   R"({"retired": "2026-10-10", "reference": "r", "source": "documented", "x": 1})"),
+               RulesErrorKind::unknown_key, "models[0].lifecycle.x");
+  expect_error(with_lifecycle(R"("2026-10-10")"), RulesErrorKind::wrong_type,
+               "models[0].lifecycle");
+}
+
+TEST_CASE("lifecycle in the JSON and the table") {
+  const std::string json = rules_to_json(builtin_rules().rules);
+  CHECK(json.find(R"("lifecycle":{"retired":"2026-10-10","reference":"the vendor's )"
+                  R"(model-retirement notice 118434","source":"documented")") !=
+        std::string::npos);
+  const std::string wan = rules_to_json(RuleSet{1, {model(kWan)}});
+  CHECK(wan.find("lifecycle") == std::string::npos);
+  const std::string table = render_rules_table(builtin_rules().rules);
+  CHECK(table.find("  lifecycle   no retirement announced\n") != std::string::npos);
+  CHECK(table.find("  lifecycle   retired 2026-10-10") != std::string::npos);
+  CHECK(table.find("[doc] the vendor's model-retirement notice 118434; from 00:00 UTC+8") !=
+        std::string::npos);
 }

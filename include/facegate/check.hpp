@@ -1,4 +1,4 @@
-// facegate: the check pipeline as one library type (DESIGN.md "Data flow").
+// facegate: the check pipeline as one library type (docs/design.md#data-flow).
 //
 // A Checker takes inputs (a path, a URL or bytes in memory), reads each one's header, judges it
 // against its model's rules and, when online, calls the remote detector for the inputs that
@@ -33,6 +33,7 @@
 
 #include "facegate/detect.hpp"
 #include "facegate/fetch.hpp"
+#include "facegate/ledger.hpp"
 #include "facegate/probe.hpp"
 #include "facegate/rules.hpp"
 
@@ -107,13 +108,15 @@ struct CheckSummary {
   /// The time those calls would have taken at their models' documented rates: certain.
   std::chrono::milliseconds rate_time_avoided{0};
   /// Their price at the published rates: an upper bound, since the vendor does not say
-  /// whether it bills a request it refuses for an input fault (docs/service.md, "Billing").
+  /// whether it bills a request it refuses for an input fault (docs/service.md#billing).
   std::vector<Money> money_saved_up_to;
   std::uint64_t calls_avoided_unpriced = 0;  ///< avoided calls of models without a price
   std::uint64_t remote_calls = 0;       ///< HTTP requests to the detector, retries included
   std::uint64_t remote_passed = 0;      ///< images the detector passed
   std::uint64_t billed = 0;             ///< billed requests (usage.image_count)
   std::uint64_t possibly_billed = 0;    ///< requests whose billing is unknown
+  std::uint64_t reused = 0;             ///< answers taken from the ledger, not paid again
+  std::uint64_t budget_exhausted = 0;   ///< passes not sent: --budget or --max-calls reached
   std::vector<Money> cost;              ///< billed x price, per currency
   bool online = false;                  ///< a detector client was set up
 };
@@ -150,6 +153,19 @@ struct CheckerOptions {
   ApiKey key;
   /// The detector client's pacing and retries.
   DetectOptions detect;
+  /// The ledger of remote calls (online mode; docs in the README, "The ledger"): each call is
+  /// claimed there before it is sent and completed after, and a completed answer for the same
+  /// image, model and parameters is reused instead of paid again. nullopt: no ledger.
+  std::optional<std::filesystem::path> ledger;
+  /// How the ledger opens (tests inject a clock).
+  LedgerOptions ledger_options;
+  /// Which earlier calls may be reused (--max-age, --refresh, --retry-ambiguous).
+  ReusePolicy reuse;
+  /// Most detector calls this run may send, counting each image whose call could be billed.
+  std::optional<std::uint64_t> max_calls;
+  /// Most the run may spend, in one of the models' price currencies: no call is sent that
+  /// could take billed plus possibly billed calls past it.
+  std::optional<Money> budget;
   /// Inputs open at once (submitted, record not yet delivered); at least 1.
   std::size_t max_in_flight = 1024;
   /// Threads that probe local inputs; 0 = one per core.

@@ -1,4 +1,5 @@
-// facegate: the remote face-detect call (spec/models.md, "Endpoint and request", "Responses").
+// facegate: the remote face-detect call (docs/service.md#endpoint-and-request,
+// docs/service.md#responses).
 //
 // Every call is billed, so this layer is careful about money: a per-model rate limiter keeps to
 // the documented RPS, retries happen only where the service did not complete the request, and a
@@ -88,13 +89,13 @@ struct DetectRequest {
 
 /// The parameters a request sends: effective_parameters() of `given`, plus a required
 /// parameter that has no default but a single allowed value (emoji-detect-v1's ratio "1:1",
-/// spec/models.md: "`ratio` required, only \"1:1\"").
+/// required and the only value: docs/service.md#input-rules).
 std::vector<Parameter> request_parameters(const ModelRules& model,
                                           std::span<const Parameter> given);
 
 /// Builds the request for one image. "parameters" appears only when the model has some;
 /// X-DashScope-Async is never sent (403 AccessDenied on these synchronous endpoints); an oss://
-/// image gets X-DashScope-OssResourceResolve: enable (spec/models.md, "Endpoint and request").
+/// image gets X-DashScope-OssResourceResolve: enable (docs/service.md#endpoint-and-request).
 DetectRequest build_detect_request(const ModelRules& model, std::string_view base_url,
                                    std::string_view image_url,
                                    std::span<const Parameter> given_parameters = {});
@@ -121,6 +122,7 @@ enum class DetectOutcome : std::uint8_t {
   possibly_billed,  ///< sent, but no complete answer (timeout, reset): may have been billed
   transport_error,  ///< nothing was sent (DNS, connection refused, TLS): not billed
   not_sent,         ///< facegate did not send it (no API key, cancelled): not billed
+  budget_exhausted,  ///< not sent: it could have taken the run past --budget or --max-calls
 };
 
 /// Stable snake_case name of an outcome ("passed", "possibly_billed", ...).
@@ -129,7 +131,7 @@ std::string_view detect_outcome_name(DetectOutcome outcome) noexcept;
 /// A face or region box [x1, y1, x2, y2] in pixels, as the service reports it.
 using BoundingBox = std::array<std::int64_t, 4>;
 
-/// One image's remote check, normalized over the five response shapes of spec/models.md.
+/// One image's remote check, normalized over the five response shapes of docs/service.md#responses.
 /// Strings that come from the service are scrubbed of the API key.
 struct DetectResult {
   /// What happened.
@@ -158,6 +160,9 @@ struct DetectResult {
   std::uint32_t attempts = 0;
   /// Earlier attempts that were sent and then lost (retry_ambiguous): each may be billed.
   std::uint32_t earlier_possibly_billed = 0;
+  /// An answer of an earlier call, taken from the ledger instead of paying again: billed is 0
+  /// and request_id is the original call's.
+  bool cached = false;
   /// facegate's own explanation: earlier attempts, why the answer is unusable, why no retry.
   std::string detail;
   /// True when the service may have billed a request whose result we do not have (this
@@ -165,7 +170,7 @@ struct DetectResult {
   bool billing_uncertain() const noexcept;
 };
 
-/// Reads one answer of the service (spec/models.md, "Responses"), for `shape`. Never throws,
+/// Reads one answer of the service (docs/service.md#responses), for `shape`. Never throws,
 /// never guesses "passed": anything unexpected is DetectOutcome::bad_response with a detail
 /// that names the field. `body` may be truncated or not JSON at all.
 DetectResult parse_detect_response(ResponseShape shape, int http_status, std::string_view body);
@@ -203,7 +208,8 @@ struct DetectOptions {
   bool retry_ambiguous = false;
   /// Largest answer read; a longer one is a bad_response.
   std::size_t max_response_bytes = 1 << 20;
-  /// Honour http_proxy / https_proxy / all_proxy / no_proxy; ignored otherwise (DESIGN.md).
+  /// Honour http_proxy / https_proxy / all_proxy / no_proxy; ignored otherwise
+  /// (docs/design.md#remote-side).
   bool use_environment_proxy = false;
   /// The User-Agent header.
   std::string user_agent = "facegate/0.1";
@@ -217,6 +223,11 @@ class NetworkLoop;
 /// Called once per submitted image with its result, from inside the loop's run().
 using DetectCallback = std::function<void(DetectResult result)>;
 
+/// Asked once per image, from the loop, when its first attempt holds a rate slot and is about
+/// to start: true sends it, false ends it as not_sent without sending (the place for a
+/// write-ahead record of the call, committed only for requests that really go out).
+using SendGate = std::function<bool()>;
+
 /// Sends face-detect requests on a shared NetworkLoop (the one that fetches image headers):
 /// no thread, no sleep; every wait (rate limit, backoff, Retry-After) is a task on the loop.
 ///
@@ -226,7 +237,10 @@ using DetectCallback = std::function<void(DetectResult result)>;
 /// connection failures before the request was written, at most max_attempts in all. A request
 /// that was written and then failed (timeout, reset, truncated answer) is possibly_billed and
 /// is not written again unless retry_ambiguous; libcurl's own silent resend on a reused
-/// connection that died is refused for the same reason.
+/// connection that died is refused for the same reason. Once the service refuses a model as a
+/// whole (ModelNotFound, Model.AccessDenied, AccessDenied.Unpurchased: a retired or unpurchased
+/// model), nothing more is sent for it: the images waiting for it and those submitted later end
+/// as not_sent, with a detail that names the refusal ("the service refused the model: ...").
 ///
 /// Not thread-safe: use it from the loop's thread. The loop must outlive the client. The
 /// client may be destroyed with work pending: submitted images still complete and call their
@@ -240,13 +254,15 @@ class DetectClient {
   DetectClient& operator=(const DetectClient&) = delete;
 
   /// Queues one image for `model`; `on_done` gets its result exactly once, from the loop.
+  /// `before_first_send`, when given, is asked right before the first attempt starts.
   void submit(const ModelRules& model, std::string image_url, std::span<const Parameter> parameters,
-              DetectCallback on_done);
+              DetectCallback on_done, SendGate before_first_send = {});
   /// The request submit() would send, for --dry-run (render_dry_run, dry_run_json).
   DetectRequest request_for(const ModelRules& model, std::string_view image_url,
                             std::span<const Parameter> parameters = {}) const;
   /// Ends every image not yet written to the network (waiting for the rate limiter or a
-  /// backoff) with not_sent; requests in flight finish normally.
+  /// backoff, queued behind the loop's limits, connecting) with not_sent; requests in flight
+  /// finish normally, and from now on none is retried (its failure is its result).
   void cancel_pending();
   /// Images submitted whose callback has not run yet.
   std::size_t pending() const noexcept;

@@ -4,5 +4,6 @@
 #include "facegate/check.hpp"
 #include "facegate/detect.hpp"
 #include "facegate/fetch.hpp"
+#include "facegate/ledger.hpp"
 #include "facegate/probe.hpp"
 #include "facegate/rules.hpp"

@@ -1,7 +1,7 @@
 // facegate: remote headers. Probes images behind http(s) URLs reading only header bytes, on
 // one libcurl event loop that other remote clients (the face-detect client) can share.
 //
-// How a URL is fetched (DESIGN.md "Remote side"):
+// How a URL is fetched (docs/design.md#remote-side):
 //  - The first request asks `Range: bytes=0-1023` with `Accept-Encoding: identity`. On 206,
 //    each further need of the probe is a new range request at Probe::want() on the same
 //    connection (HTTP/1.1 keep-alive or an HTTP/2 stream). On 200 the body is streamed and the

@@ -1,4 +1,4 @@
-// facegate: resumable image-header probe (the probe contract of DESIGN.md).
+// facegate: resumable image-header probe (docs/design.md#the-probe-contract).
 #pragma once
 
 #include <cstddef>
@@ -90,6 +90,12 @@ struct ImageInfo {
   std::uint8_t orientation = 0;     ///< EXIF orientation 1..8; 0 when the header has none
   bool animated = false;            ///< PNG acTL, WebP VP8X animation flag
   std::string_view subtype;         ///< codec detail: "progressive", "vp8l", "cgbi", ... (static text)
+  /// Empty, or where the header breaks its format's specification in a way that mainstream
+  /// decoders (libjpeg, libpng, libwebp, ImageMagick, Pillow) read past, and so did the probe:
+  /// static text naming the first such departure and the decoder that accepts it, e.g. "jpeg:
+  /// APP1 segment length below 2, skipped as libjpeg does". evaluate() reports it as the info
+  /// finding probe.lenient.
+  std::string_view leniency;
   /// True when width and height were read from the header.
   bool has_dimensions() const noexcept { return width != 0 && height != 0; }
 };

@@ -1,8 +1,10 @@
-// facegate: the face-detect models' input rules and the local verdict (shared/spec/models.md).
+// facegate: the face-detect models' input rules and the local verdict
+// (docs/service.md#input-rules).
 //
 // The rules live in lib/rules/models.json (schema 1), compiled into the library; another file
 // of the same schema can be loaded instead. evaluate() judges the probe's facts against one
-// model's rules: documented rules reject, inferred rules warn (DESIGN.md, principle 1).
+// model's rules: documented rules reject, inferred rules warn (docs/design.md#principles,
+// principle 1).
 #pragma once
 
 #include <cstdint>
@@ -83,7 +85,8 @@ std::string_view size_bound_name(SizeBound bound) noexcept;
 
 /// A file-size limit. An ambiguous limit ("10M": 10,000,000 or 10,485,760 bytes) is stored
 /// with its larger reading in max_bytes, which rejects, and the first size that fails the
-/// smaller reading in ambiguous_from_bytes, which warns (spec/models.md, "10M is ambiguous").
+/// smaller reading in ambiguous_from_bytes, which warns (docs/service.md#input-rules, "10M is
+/// ambiguous").
 struct FileSizeRule {
   std::uint64_t max_bytes = 0;                        ///< the limit, compared with bound
   SizeBound bound = SizeBound::below;                 ///< "<" or "<="
@@ -135,7 +138,7 @@ struct PriceRule {
   bool operator==(const PriceRule&) const = default;
 };
 
-/// The JSON shape of a completed request's answer (spec/models.md, "Responses").
+/// The JSON shape of a completed request's answer (docs/service.md#responses).
 enum class ResponseShape : std::uint8_t {
   check_pass_humanoid,   ///< output.check_pass, output.humanoid (wan2.2-s2v-detect)
   check_pass_bbox,       ///< output.check_pass, output.face_bbox, output.ext_bbox (emo-detect-v1)
@@ -146,6 +149,18 @@ enum class ResponseShape : std::uint8_t {
 
 /// Stable name of a response shape, as in the rules file ("check_pass_humanoid", ...).
 std::string_view response_shape_name(ResponseShape shape) noexcept;
+
+/// A model's retirement, as the vendor announced it (docs/service.md#lifecycle). A retired
+/// model may still be answered, or refused as a whole (ModelNotFound, Model.AccessDenied):
+/// evaluate() warns about it in every verdict (model.retired) and never rejects for it.
+struct LifecycleRule {
+  std::string retired;    ///< the retirement date, "YYYY-MM-DD", a valid calendar date
+  std::string reference;  ///< where the vendor says so, e.g. "model-retirement notice 118434"
+  RuleSource source = RuleSource::documented;  ///< where the fact comes from
+  std::string note;                            ///< free text; may be empty
+  /// Memberwise equality.
+  bool operator==(const LifecycleRule&) const = default;
+};
 
 /// Everything facegate knows about one model. Absent optional groups are no rule.
 struct ModelRules {
@@ -161,6 +176,7 @@ struct ModelRules {
   std::vector<ParameterRule> parameters;  ///< request parameters, in the file's order
   RateRule rate;                          ///< requests per second
   std::optional<PriceRule> price;         ///< absent where the vendor publishes none
+  std::optional<LifecycleRule> lifecycle; ///< absent: no retirement announced
   /// Memberwise equality.
   bool operator==(const ModelRules&) const = default;
 };
@@ -295,7 +311,9 @@ std::string_view severity_name(Severity severity) noexcept;
 /// size.long_side_above_max, size.unknown, aspect.above_max, file_size.above_max,
 /// file_size.ambiguous, file_size.unknown, param.<name>.invalid, param.<name>.missing,
 /// param.<name>.unknown, url.not_public, url.scheme, url.malformed, image.not_read,
-/// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors).
+/// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors),
+/// probe.lenient (info: the header was read past a departure from its specification,
+/// ImageInfo::leniency), model.retired.
 struct Finding {
   std::string code;     ///< stable code, see above
   Severity severity = Severity::info;  ///< weight
@@ -325,7 +343,9 @@ struct Verdict {
 /// probe.<error_code_name> and decision error; unsupported_format is judged as format.unknown.
 /// A local file gets url.not_public as info (it can be uploaded, even when strict). A URL the
 /// service cannot fetch rejects with url.malformed, url.scheme or url.not_public and nothing
-/// else; a network failure gives fetch.<error_code_name> and decision error.
+/// else; a network failure gives fetch.<error_code_name> and decision error. A retired model
+/// (ModelRules::lifecycle) adds model.retired, a warning, last in every verdict: it never
+/// changes the decision, even when strict.
 Verdict evaluate(const ModelRules& rules, const Subject& subject);
 
 /// The parameters to send: for each of the model's parameters in rule order, the given value,

@@ -106,6 +106,7 @@ struct Checker::State {
   std::deque<Job> net_jobs;
   detail::TransferLoop* net_loop = nullptr;  // set while the network thread runs its loop
   std::thread net_thread;
+  std::optional<Ledger> ledger;  // opened by create(), then the network thread's
 
   void start();
   void stop();
@@ -302,7 +303,55 @@ namespace {
 // What the network thread holds for each of its open inputs.
 struct RemoteInput {
   Job job;
-  bool calling = false;  // a detector call was submitted
+  bool calling = false;              // a detector call was submitted
+  std::optional<std::int64_t> row;   // its claim in the ledger
+  std::optional<BeginCall> begin;    // the ledger's answer when the call was about to go out
+  std::optional<Money> price;        // what the call may cost, in the spend's currency
+};
+
+// What the run may still spend: calls sent whose billing is not settled count as billed.
+class Spend {
+ public:
+  explicit Spend(const CheckerOptions& options) : max_calls_(options.max_calls), budget_(options.budget) {}
+
+  // The price a call is counted at: in the budget's currency, else USD, else the first.
+  std::optional<Money> price_of(const ModelRules& model) const {
+    if (!model.price || model.price->per_image.empty()) return std::nullopt;
+    if (budget_) return price_per_image(model, budget_->currency);
+    if (auto usd = price_per_image(model, "USD")) return usd;
+    return model.price->per_image.front();
+  }
+
+  // Why one more call of this price does not fit; empty when it does.
+  std::string refusal(const std::optional<Money>& price) const {
+    if (max_calls_ && calls_ + 1 > *max_calls_) {
+      return "not sent: --max-calls " + std::to_string(*max_calls_) + " reached";
+    }
+    if (!budget_) return {};
+    if (!price) return "not sent: the model has no published price in " + budget_->currency;
+    if (micros_ + price->amount_micros > budget_->amount_micros) {
+      return "not sent: it could take the run past the budget of " + format_money(*budget_);
+    }
+    return {};
+  }
+
+  void reserve(const std::optional<Money>& price) {
+    ++calls_;
+    if (price) micros_ += price->amount_micros;
+  }
+
+  // The call's answer is in: it costs what was billed, or may have been.
+  void settle(const std::optional<Money>& price, const DetectResult& result) {
+    const std::uint64_t charged = result.billed + (result.billing_uncertain() ? 1 : 0);
+    calls_ = calls_ - 1 + charged;
+    if (price) micros_ += price->amount_micros * (static_cast<std::int64_t>(charged) - 1);
+  }
+
+ private:
+  std::optional<std::uint64_t> max_calls_;
+  std::optional<Money> budget_;
+  std::uint64_t calls_ = 0;
+  std::int64_t micros_ = 0;
 };
 
 }  // namespace
@@ -317,6 +366,9 @@ class Checker::State::NetworkSide {
   bool take_jobs();
   void start(Job job);
   void fetched(std::uint64_t sequence, ProbeResult result);
+  void request_call(std::uint64_t sequence);
+  bool claim(std::uint64_t sequence);
+  void settle_from_ledger(std::uint64_t sequence, BeginCall begin);
   void called(std::uint64_t sequence, DetectResult result);
   void finish(std::uint64_t sequence);
   void begin_cancel();
@@ -325,6 +377,8 @@ class Checker::State::NetworkSide {
   Checker::State& state_;
   std::optional<NetworkLoop> loop_;  // reset when the grace period ends
   std::optional<DetectClient> client_;
+  std::optional<Ledger> ledger_;
+  Spend spend_{state_.options};
   std::unordered_map<std::uint64_t, RemoteInput> open_;
   std::optional<Clock::time_point> grace_end_;
 };
@@ -333,6 +387,7 @@ void Checker::State::NetworkSide::run() {
   const CheckerOptions& options = state_.options;
   if (options.remote == RemoteMode::online) {
     client_.emplace(*loop_, options.key, options.detect);
+    ledger_ = std::move(state_.ledger);
   } else if (options.remote == RemoteMode::dry_run) {
     client_.emplace(*loop_, ApiKey{}, options.detect);  // builds requests only
   }
@@ -379,7 +434,9 @@ void Checker::State::NetworkSide::start(Job job) {
     return;
   }
   const std::string url = job.input.source;
-  open_.emplace(sequence, RemoteInput{std::move(job)});
+  RemoteInput input;
+  input.job = std::move(job);
+  open_.emplace(sequence, std::move(input));
   probe_url_async(*loop_, url, state_.options.fetch, [this, sequence](ProbeResult result) {
     fetched(sequence, std::move(result));
   });
@@ -398,19 +455,106 @@ void Checker::State::NetworkSide::fetched(std::uint64_t sequence, ProbeResult re
     job.record.dry_run_has_key = !state_.options.key.empty();
     return finish(sequence);
   }
+  it->second.price = spend_.price_of(*job.model);
+  request_call(sequence);
+}
+
+// Sends the call of a pass, unless the run is cancelled or the spend limits say no. The ledger
+// is asked right before the first attempt goes out (claim()), so that a claim stands only for
+// a request really sent.
+void Checker::State::NetworkSide::request_call(std::uint64_t sequence) {
+  auto it = open_.find(sequence);
+  if (it == open_.end()) return;
+  RemoteInput& open = it->second;
+  CheckRecord& record = open.job.record;
   if (state_.cancelled) {
-    job.record.remote = not_sent("the run was cancelled before this call was sent");
+    record.remote = not_sent("the run was cancelled before this call was sent");
     return finish(sequence);
   }
-  it->second.calling = true;
-  client_->submit(*job.model, job.input.source, job.parameters,
-                  [this, sequence](DetectResult r) { called(sequence, std::move(r)); });
+  if (std::string refusal = spend_.refusal(open.price); !refusal.empty()) {
+    record.remote = not_sent(std::move(refusal));
+    record.remote->outcome = DetectOutcome::budget_exhausted;
+    return finish(sequence);
+  }
+  spend_.reserve(open.price);
+  open.calling = true;
+  open.begin.reset();
+  SendGate gate;
+  if (ledger_) gate = [this, sequence] { return claim(sequence); };
+  client_->submit(*open.job.model, open.job.input.source, open.job.parameters,
+                  [this, sequence](DetectResult r) { called(sequence, std::move(r)); },
+                  std::move(gate));
+}
+
+// The ledger's word before paying: true when this process claimed the call.
+bool Checker::State::NetworkSide::claim(std::uint64_t sequence) {
+  auto it = open_.find(sequence);
+  if (it == open_.end()) return false;
+  RemoteInput& open = it->second;
+  const Job& job = open.job;
+  CallKey key;
+  key.model = job.model->name;
+  key.parameters = job.parameters;
+  key.image.source = job.input.source;
+  key.image.content_length = job.record.probe.file_size;
+  if (const auto& net = job.record.probe.network) {
+    key.image.etag = net->etag;
+    key.image.last_modified = net->last_modified;
+  }
+  open.begin = ledger_->begin_call(key, state_.options.reuse, open.price ? &*open.price : nullptr);
+  if (open.begin->outcome != BeginOutcome::claimed) return false;
+  open.row = open.begin->row;
+  return true;
+}
+
+// A call the ledger withdrew: its record comes from the ledger (a reused answer, an ambiguous
+// earlier call, a failure), or, while another process holds the claim, it is asked again.
+void Checker::State::NetworkSide::settle_from_ledger(std::uint64_t sequence, BeginCall begin) {
+  RemoteInput& open = open_.at(sequence);
+  std::optional<DetectResult>& remote = open.job.record.remote;
+  switch (begin.outcome) {
+    case BeginOutcome::claimed:
+      return;  // not withdrawn
+    case BeginOutcome::in_flight:
+      open.calling = false;
+      loop_->transfers().schedule(Clock::now() + std::chrono::seconds(1),
+                                  [this, sequence] { request_call(sequence); });
+      return;
+    case BeginOutcome::reuse:  // the answer as it came, so a re-run's records match
+      remote = std::move(begin.answer);
+      break;
+    case BeginOutcome::ambiguous:
+      remote = std::move(begin.answer);
+      remote->detail = "not resent: an earlier call (ledger row " + std::to_string(begin.row) +
+                       ") may have been billed without an answer; --retry-ambiguous sends it again";
+      break;
+    case BeginOutcome::error:
+      remote = not_sent("not sent: the ledger failed: " + begin.error.message);
+      return finish(sequence);
+  }
+  remote->cached = true;
+  remote->billed = 0;
+  finish(sequence);
 }
 
 void Checker::State::NetworkSide::called(std::uint64_t sequence, DetectResult result) {
   auto it = open_.find(sequence);
   if (it == open_.end()) return;
-  it->second.job.record.remote = std::move(result);
+  RemoteInput& open = it->second;
+  spend_.settle(open.price, result);
+  if (open.begin && open.begin->outcome != BeginOutcome::claimed) {
+    BeginCall begin = std::move(*open.begin);
+    open.begin.reset();
+    return settle_from_ledger(sequence, std::move(begin));
+  }
+  if (open.row) {
+    // A call that never left (cancelled while it waited for a rate slot) frees its claim.
+    const bool never_sent = result.outcome == DetectOutcome::not_sent && result.attempts == 0;
+    const LedgerError error =
+        never_sent ? ledger_->release_claim(*open.row) : ledger_->complete_call(*open.row, result);
+    if (error) result.detail += (result.detail.empty() ? "" : "; ") + ("ledger: " + error.message);
+  }
+  open.job.record.remote = std::move(result);
   finish(sequence);
 }
 
@@ -438,7 +582,10 @@ void Checker::State::NetworkSide::abandon_all() {
       lost.outcome = DetectOutcome::possibly_billed;
       lost.attempts = 1;
       lost.detail = "abandoned in flight when the run was cancelled: may have been billed";
+      if (open.row) ledger_->complete_call(*open.row, lost);
       record.remote = std::move(lost);
+    } else if (record.verdict) {
+      record.remote = not_sent("the run was cancelled before this call was sent");
     } else {
       record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
       record.verdict.reset();
@@ -494,6 +641,11 @@ CheckerResult Checker::create(CheckerOptions options, RecordCallback on_record) 
   }
   if (state->options.remote == RemoteMode::online && state->options.key.empty()) {
     return {nullptr, "online mode needs an API key"};
+  }
+  if (state->options.remote == RemoteMode::online && state->options.ledger) {
+    LedgerOpenResult opened = Ledger::open(*state->options.ledger, state->options.ledger_options);
+    if (!opened.ok()) return {nullptr, opened.error.message};
+    state->ledger = std::move(opened.ledger);
   }
   state->start();
   return {std::unique_ptr<Checker>(new Checker(std::move(state))), {}};

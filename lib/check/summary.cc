@@ -66,8 +66,14 @@ void SummaryTally::add(const CheckRecord& record, const RuleSet& rules) {
       }
       break;
   }
-  if (!record.remote || record.remote->outcome == DetectOutcome::not_sent) return;
+  if (!record.remote) return;
   const DetectResult& remote = *record.remote;
+  if (remote.cached) {
+    ++t.reused;
+    return;
+  }
+  if (remote.outcome == DetectOutcome::budget_exhausted) ++t.budget_exhausted;
+  if (remote.outcome == DetectOutcome::not_sent || remote.outcome == DetectOutcome::budget_exhausted) return;
   t.remote_calls += remote.attempts;
   t.remote_passed += remote.passed ? 1 : 0;
   t.billed += remote.billed;
@@ -107,7 +113,12 @@ std::string summary_text(const CheckSummary& s, bool probe_only) {
       text += "remote calls: " + std::to_string(s.remote_calls) + ", passed: " +
               std::to_string(s.remote_passed) + ", billed: " + std::to_string(s.billed) +
               ", cost: " + detail::money_text(s.cost) +
-              ", possibly billed: " + std::to_string(s.possibly_billed) + '\n';
+              ", possibly billed: " + std::to_string(s.possibly_billed) +
+              ", reused from the ledger: " + std::to_string(s.reused) + '\n';
+      if (s.budget_exhausted > 0) {
+        text += "budget reached: " + std::to_string(s.budget_exhausted) +
+                " passing images were not sent (--budget, --max-calls)\n";
+      }
     }
   }
   if (s.cancelled > 0) {

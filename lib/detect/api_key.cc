@@ -1,6 +1,6 @@
-// The API key and the base URL, found the way the DashScope SDK finds them (spec/models.md,
-// "Endpoint and request": $DASHSCOPE_API_KEY, else $DASHSCOPE_API_KEY_FILE_PATH, default
-// ~/.dashscope/api_key; base URL $DASHSCOPE_HTTP_BASE_URL).
+// The API key and the base URL, found the way the DashScope SDK finds them
+// (docs/service.md#credentials-and-base-url: $DASHSCOPE_API_KEY, else
+// $DASHSCOPE_API_KEY_FILE_PATH, default ~/.dashscope/api_key; base URL $DASHSCOPE_HTTP_BASE_URL).
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>

@@ -1,4 +1,5 @@
-// The face-detect client on the shared NetworkLoop (DESIGN.md, "Remote side"; spec/models.md).
+// The face-detect client on the shared NetworkLoop (docs/design.md#remote-side;
+// docs/service.md#rate-limits and docs/service.md#request-failures).
 //
 // An image is a Job. It waits in its model's Lane until the lane's RateLimiter gives it a token,
 // then runs as a transfer on the loop; between attempts it waits in a task on the loop. Nothing
@@ -32,6 +33,21 @@ bool is_http_url(std::string_view url) {
   return url.starts_with("http://") || url.starts_with("https://");
 }
 
+// A refusal of the model itself, whatever the image (docs/service.md#request-failures): a
+// retired, unknown or unpurchased model. Every later request for it would be refused alike.
+bool is_model_refusal(const DetectResult& result) {
+  return result.outcome == DetectOutcome::request_error &&
+         (result.code == "ModelNotFound" || result.code == "Model.AccessDenied" ||
+          result.code == "AccessDenied.Unpurchased");
+}
+
+DetectResult not_sent(std::string detail) {
+  DetectResult result;
+  result.outcome = DetectOutcome::not_sent;
+  result.detail = std::move(detail);
+  return result;
+}
+
 }  // namespace
 
 struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
@@ -43,6 +59,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     detail::RateLimiter limiter;
     std::deque<std::shared_ptr<Job>> waiting;  // submitted or due for a retry, in order
     std::optional<Clock::time_point> wakeup;   // earliest pump task scheduled on the loop
+    std::optional<std::string> refused;        // why nothing more is sent for this model
   };
 
   /// One image: its request, its easy handle (reused by every attempt) and its progress.
@@ -51,6 +68,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     DetectRequest request;
     std::string host_key;
     DetectCallback on_done;
+    SendGate before_first_send;  // asked once, when the first attempt holds its rate slot
     Lane* lane = nullptr;
     State* state = nullptr;  // alive while the job runs: its transfer callback owns the state
 
@@ -107,6 +125,8 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
   std::string base;
   std::map<std::string, Lane, std::less<>> lanes;
   std::set<std::shared_ptr<Job>> backing_off;
+  std::set<std::shared_ptr<Job>> on_loop;  // attempts handed to the loop and not yet done
+  bool cancelled = false;                  // cancel_pending() ran: no retry goes out after it
   std::mt19937_64 random{std::random_device{}()};
   std::size_t pending = 0;
 
@@ -120,8 +140,20 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
   // -- moving jobs along -----------------------------------------------------------------
 
   void enqueue(const std::shared_ptr<Job>& job) {
+    if (job->lane->refused) return deliver(job, not_sent(*job->lane->refused));  // a retry
     job->lane->waiting.push_back(job);
     pump(*job->lane);
+  }
+
+  /// The service refused the model as a whole: the images waiting for it, and those submitted
+  /// or due for a retry later, end as not_sent; requests already sent get their own answers.
+  void close_lane(Lane& lane, const DetectResult& refusal) {
+    lane.refused = "the service refused the model: " + refusal.code + " (HTTP " +
+                   std::to_string(refusal.http_status) +
+                   ", an earlier request of this run); nothing more is sent for it";
+    const std::deque<std::shared_ptr<Job>> waiting = std::move(lane.waiting);
+    lane.waiting.clear();
+    for (const auto& job : waiting) deliver(job, not_sent(*lane.refused));
   }
 
   /// Starts waiting jobs while tokens are free; otherwise arranges to be called again.
@@ -136,6 +168,11 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
       }
       auto job = std::move(lane.waiting.front());
       lane.waiting.pop_front();
+      if (job->attempts == 0 && job->before_first_send && !job->before_first_send()) {
+        lane.limiter.unused(*ticket, Clock::now());
+        withdraw(job);
+        continue;
+      }
       start_attempt(std::move(job), *ticket);
     }
   }
@@ -158,6 +195,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     job->ticket = ticket;
     CURL* easy = job->easy;
     std::string host_key = job->host_key;
+    on_loop.insert(job);
     loop.add(easy, std::move(host_key), {},
              [self = shared_from_this(), job = std::move(job)](CURLcode code) {
                self->attempt_done(job, code);
@@ -172,15 +210,22 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
   }
 
   void attempt_done(const std::shared_ptr<Job>& job, CURLcode code) {
+    on_loop.erase(job);
     Lane& lane = *job->lane;
     if (job->writes == 0) lane.limiter.unused(*job->ticket, Clock::now());
     job->ticket.reset();
-    pump(lane);
-
     std::optional<std::chrono::seconds> retry_after;
     DetectResult result = attempt_result(*job, code, retry_after);
+    if (is_model_refusal(result) && !lane.refused) close_lane(lane, result);  // before a pump
+    pump(lane);
     const auto decision =
         detail::decide_retry(result, job->attempts, retry_after, options, random());
+    if (cancelled && decision.retry) {
+      result.detail += (result.detail.empty() ? "" : "; ") +
+                       std::string("not retried: the checks were cancelled");
+      deliver(job, std::move(result));
+      return;
+    }
     if (!decision.retry) {
       if (!decision.reason.empty()) {
         result.detail += (result.detail.empty() ? "" : "; ") + decision.reason;
@@ -248,11 +293,20 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     on_done(std::move(result));
   }
 
+  /// Ends a job its gate withdrew, from the loop (pump may run inside submit).
+  void withdraw(const std::shared_ptr<Job>& job) {
+    job->finished = true;
+    loop.post([self = shared_from_this(), job] {
+      DetectResult result;
+      result.outcome = DetectOutcome::not_sent;
+      result.detail = "not sent: withdrawn before the first attempt";
+      self->deliver(job, std::move(result));
+    });
+  }
+
   /// Ends a submission that cannot be sent, from the loop (callbacks never run inside submit).
   void refuse(DetectCallback& on_done, std::string detail) {
-    DetectResult result;
-    result.outcome = DetectOutcome::not_sent;
-    result.detail = key.scrub(detail);
+    DetectResult result = not_sent(key.scrub(detail));
     ++pending;
     loop.post([self = shared_from_this(), on_done = std::move(on_done),
                result = std::move(result)]() mutable {
@@ -311,7 +365,8 @@ DetectClient::DetectClient(NetworkLoop& loop, ApiKey key, DetectOptions options)
 DetectClient::~DetectClient() = default;
 
 void DetectClient::submit(const ModelRules& model, std::string image_url,
-                          std::span<const Parameter> parameters, DetectCallback on_done) {
+                          std::span<const Parameter> parameters, DetectCallback on_done,
+                          SendGate before_first_send) {
   State& state = *state_;
   if (state.key.empty()) {
     return state.refuse(on_done,
@@ -320,13 +375,16 @@ void DetectClient::submit(const ModelRules& model, std::string image_url,
   if (!is_http_url(state.base)) {
     return state.refuse(on_done, "the base URL " + state.base + " is not an http(s) URL");
   }
+  State::Lane& lane = state.lane_for(model);
+  if (lane.refused) return state.refuse(on_done, *lane.refused);
   auto job = std::make_shared<State::Job>();
   job->shape = model.response;
   job->request = build_detect_request(model, state.base, image_url, parameters);
   job->host_key = detail::TransferLoop::host_key(job->request.url);
   job->on_done = std::move(on_done);
+  job->before_first_send = std::move(before_first_send);
   job->answer_cap = state.options.max_response_bytes;
-  job->lane = &state.lane_for(model);
+  job->lane = &lane;
   job->state = &state;
   if (!state.configure(*job)) return state.refuse(job->on_done, "libcurl could not be set up");
   ++state.pending;
@@ -340,6 +398,7 @@ DetectRequest DetectClient::request_for(const ModelRules& model, std::string_vie
 
 void DetectClient::cancel_pending() {
   State& state = *state_;
+  state.cancelled = true;
   std::vector<std::shared_ptr<State::Job>> cancelled(state.backing_off.begin(),
                                                      state.backing_off.end());
   state.backing_off.clear();
@@ -347,12 +406,23 @@ void DetectClient::cancel_pending() {
     cancelled.insert(cancelled.end(), lane.waiting.begin(), lane.waiting.end());
     lane.waiting.clear();
   }
+  // Attempts on the loop whose request has not been written (queued behind the loop's limits,
+  // or still connecting) are taken back; their attempt did not happen.
+  for (auto it = state.on_loop.begin(); it != state.on_loop.end();) {
+    const std::shared_ptr<State::Job>& job = *it;
+    if (job->writes > 0 || !state.loop.remove(job->easy)) {
+      ++it;
+      continue;
+    }
+    job->lane->limiter.unused(*job->ticket, Clock::now());
+    job->ticket.reset();
+    --job->attempts;
+    cancelled.push_back(job);
+    it = state.on_loop.erase(it);
+  }
   for (const auto& job : cancelled) {
-    DetectResult result;
-    result.outcome = DetectOutcome::not_sent;
-    result.detail = job->attempts == 0 ? "cancelled before it was sent"
-                                       : "cancelled while waiting to be sent again";
-    state.deliver(job, std::move(result));
+    state.deliver(job, not_sent(job->attempts == 0 ? "cancelled before it was sent"
+                                                   : "cancelled while waiting to be sent again"));
   }
 }
 

@@ -1,4 +1,4 @@
-// Pacing requests to a model's documented RPS (spec/models.md, "RPS" column).
+// Pacing requests to a model's documented RPS (docs/service.md#rate-limits).
 #pragma once
 
 #include <chrono>

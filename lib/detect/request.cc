@@ -1,4 +1,4 @@
-// Building and showing the face-detect request (spec/models.md, "Endpoint and request").
+// Building and showing the face-detect request (docs/service.md#endpoint-and-request).
 #include <algorithm>
 
 #include "facegate/detect.hpp"
@@ -15,7 +15,7 @@ std::string request_body(const ModelRules& model, std::string_view image_url,
   json.begin_object();
   json.key("model").string(model.name);
   json.key("input").begin_object().key("image_url").string(image_url).end_object();
-  // "parameters only where a model has them" (spec/models.md).
+  // Parameters only for a model that has some (docs/service.md#endpoint-and-request).
   if (!model.parameters.empty()) {
     json.key("parameters").begin_object();
     for (const auto& parameter : parameters) json.key(parameter.name).string(parameter.value);
@@ -54,7 +54,7 @@ DetectRequest build_detect_request(const ModelRules& model, std::string_view bas
   DetectRequest request;
   request.url = dashscope_base_url(base_url) + model.endpoint;
   request.headers.push_back({"Content-Type", "application/json"});
-  // A temporary oss:// upload needs this header to be resolved (spec/models.md).
+  // A temporary oss:// upload needs this header to be resolved (docs/service.md#temporary-upload).
   if (image_url.starts_with(kOssScheme)) {
     request.headers.push_back({"X-DashScope-OssResourceResolve", "enable"});
   }

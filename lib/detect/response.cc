@@ -1,4 +1,4 @@
-// Normalizing the service's answers (spec/models.md, "Responses") into one DetectResult.
+// Normalizing the service's answers (docs/service.md#responses) into one DetectResult.
 // The answer is untrusted: every field is type-checked, and nothing unexpected reads as "passed".
 #include <simdjson.h>
 
@@ -174,15 +174,15 @@ DetectResult completed_check(ResponseShape shape, FieldReader& root, object outp
     if (!usage_fields.problem().empty()) return unusable(std::move(result), usage_fields.problem());
   }
   if (!root.problem().empty()) return unusable(std::move(result), root.problem());
-  // "Some clients receive a failed check as HTTP 400 with output.code" (spec/models.md); a
-  // pass under 400 contradicts itself.
+  // Some clients receive a failed check as HTTP 400 with output.code (docs/service.md#responses);
+  // a pass under 400 contradicts itself.
   if (result.http_status == 400 && *verdict) {
     return unusable(std::move(result), "a passed check under HTTP 400");
   }
   result.passed = *verdict;
   result.outcome = *verdict ? DetectOutcome::passed : DetectOutcome::failed_check;
-  // "Every request that the service completes is billed" (spec/models.md, "Billing"): an
-  // answer without usage.image_count still cost one image.
+  // Every request that the service completes is billed (docs/service.md#billing): an answer
+  // without usage.image_count still cost one image.
   result.billed = image_count.value_or(1);
   if (!image_count) result.detail = "usage.image_count is missing: counted as 1 billed image";
   return result;
@@ -235,6 +235,7 @@ std::string_view detect_outcome_name(DetectOutcome outcome) noexcept {
     case DetectOutcome::possibly_billed: return "possibly_billed";
     case DetectOutcome::transport_error: return "transport_error";
     case DetectOutcome::not_sent: return "not_sent";
+    case DetectOutcome::budget_exhausted: return "budget_exhausted";
   }
   return "unknown";
 }

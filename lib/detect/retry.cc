@@ -24,8 +24,9 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-// Retryable per spec/models.md: 429 Throttling*, 5xx (InternalError, ModelUnavailable, ...), and
-// 400 InvalidURL.Timeout [inferred: the service timed out fetching the image, nothing billed].
+// Retryable per docs/service.md#request-failures: 429 Throttling*, 5xx (InternalError,
+// ModelUnavailable, ...), and 400 InvalidURL.Timeout [inferred: the service timed out fetching the
+// image, nothing billed].
 bool retryable_refusal(const DetectResult& result) {
   if (result.http_status == 429 || result.http_status >= 500) return true;
   return result.http_status == 400 && result.code == "InvalidURL.Timeout";
@@ -65,7 +66,8 @@ RetryDecision decide_retry(const DetectResult& result, std::uint32_t attempts,
   switch (result.outcome) {
     case DetectOutcome::passed:
     case DetectOutcome::failed_check:
-    case DetectOutcome::not_sent: return stop("");
+    case DetectOutcome::not_sent:
+    case DetectOutcome::budget_exhausted: return stop("");
     case DetectOutcome::bad_response:
       return stop("not retried: the service answered, and may have billed the check");
     case DetectOutcome::possibly_billed:

@@ -1,5 +1,5 @@
-// When to send a face-detect request again, and after how long (spec/models.md, error table;
-// DESIGN.md, principle 5: no surprise bills).
+// When to send a face-detect request again, and after how long (docs/service.md#request-failures;
+// docs/design.md#principles, principle 5: no surprise bills).
 #pragma once
 
 #include <chrono>

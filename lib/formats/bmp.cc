@@ -13,6 +13,15 @@ constexpr std::uint64_t kWidthOffset = kDibHeaderOffset + kDibHeaderSizeLength;
 constexpr std::uint32_t kCoreSizeLength = 4;  // 2 x uint16
 constexpr std::uint32_t kInfoSizeLength = 8;  // 2 x int32
 
+// DIB header sizes of no published version that ImageMagick (ReadBMPImage) still decodes: it
+// reads every header of 13 to 124 bytes other than 12 as a BITMAPINFOHEADER, whose width and
+// height come first. From 16 bytes on the header holds the bit count too.
+constexpr std::uint32_t kSmallestUnknownHeaderRead = 16;
+constexpr std::uint32_t kLargestHeader = 124;
+constexpr std::string_view kUnknownHeaderSize =
+    "bmp: a DIB header size of no published version, its width and height read as in "
+    "BITMAPINFOHEADER as ImageMagick does";
+
 std::int32_t as_signed(std::uint32_t value) { return static_cast<std::int32_t>(value); }
 
 }  // namespace
@@ -29,13 +38,16 @@ Step BmpParser::step(const Window& window, ImageInfo& info) {
 }
 
 // The DIB header size names the header (Microsoft "Bitmap Header Types"; the OS/2 2.x header
-// from the OS/2 Presentation Manager reference; 52 and 56 are Adobe's V2/V3 extensions).
+// from the OS/2 Presentation Manager reference, whole (64) or its first 16 bytes; 52 and 56 are
+// Adobe's V2/V3 extensions).
 Step BmpParser::read_dib_header_size(const Window& window, ImageInfo& info) {
-  switch (le32(window.bytes, 0)) {
+  const std::uint32_t size = le32(window.bytes, 0);
+  switch (size) {
     case 12:
       info.subtype = "os2-core";  // BITMAPCOREHEADER (Windows 2.x, OS/2 1.x)
       stage_ = Stage::core_size;
       return Step::need(kWidthOffset, kCoreSizeLength);
+    case 16: info.subtype = "os2-v2"; break;  // OS/2 2.x, the fields after cBitCount omitted
     case 40: info.subtype = "info"; break;  // BITMAPINFOHEADER
     case 52: info.subtype = "v2"; break;    // BITMAPV2INFOHEADER (+ RGB masks)
     case 56: info.subtype = "v3"; break;    // BITMAPV3INFOHEADER (+ alpha mask)
@@ -43,9 +55,13 @@ Step BmpParser::read_dib_header_size(const Window& window, ImageInfo& info) {
     case 108: info.subtype = "v4"; break;   // BITMAPV4HEADER
     case 124: info.subtype = "v5"; break;   // BITMAPV5HEADER
     default:
-      // Malformed rather than unsupported: no published BMP version has another header size,
-      // so the layout of the rest of the header is unknown.
-      return Step::malformed("bmp: unknown DIB header size (not 12, 40, 52, 56, 64, 108, 124)");
+      // No published BMP version has another size. Beyond what ImageMagick reads, the layout
+      // of the rest of the header is unknown: malformed rather than unsupported.
+      if (size < kSmallestUnknownHeaderRead || size > kLargestHeader) {
+        return Step::malformed("bmp: unknown DIB header size, below 16 (and not 12) or above 124");
+      }
+      note_leniency(info, kUnknownHeaderSize);
+      break;
   }
   stage_ = Stage::info_size;
   return Step::need(kWidthOffset, kInfoSizeLength);

@@ -17,8 +17,12 @@ constexpr std::uint8_t kRst0 = 0xD0;
 constexpr std::uint8_t kSoi = 0xD8;
 constexpr std::uint8_t kEoi = 0xD9;
 constexpr std::uint8_t kSos = 0xDA;
+constexpr std::uint8_t kDnl = 0xDC;
 constexpr std::uint8_t kDhp = 0xDE;
+constexpr std::uint8_t kApp0 = 0xE0;
 constexpr std::uint8_t kApp1 = 0xE1;
+constexpr std::uint8_t kApp15 = 0xEF;
+constexpr std::uint8_t kCom = 0xFE;
 constexpr std::uint8_t kSof55 = 0xF7;  // JPEG-LS frame header, ITU T.87 C.2.2
 
 // A marker and its segment length field.
@@ -39,6 +43,23 @@ constexpr std::uint32_t kIfdEntryLength = 12;
 constexpr std::uint32_t kEntriesPerWindow = kMaxWindow / kIfdEntryLength;
 constexpr std::uint16_t kOrientationTag = 0x0112;
 constexpr std::uint16_t kTiffShort = 3;
+
+// Departures from T.81 that libjpeg reads past (ImageInfo::leniency). Its marker reader skips
+// whatever is not a marker with the warning "Corrupt JPEG data: N extraneous bytes before
+// marker" (next_marker in jdmarker.c), and takes the length of a segment it does not parse (APPn,
+// COM, DNL) minus 2 as the bytes to skip, so a length of 0 or 1 skips nothing.
+constexpr std::string_view kExtraneousBytes =
+    "jpeg: bytes between segments that are neither markers nor FF fill bytes (T.81 B.1.1.2), "
+    "skipped as libjpeg does";
+constexpr std::string_view kShortSegment =
+    "jpeg: an APPn, COM or DNL segment length below 2 (T.81 B.1.1.4), read on after the length "
+    "field as libjpeg and Pillow do";
+
+// The segments that libjpeg skips by their length without reading them: a length below 2 is no
+// error there. Any other segment with such a length (DQT, DHT, DRI, a frame header) is one.
+bool skipped_by_libjpeg(std::uint8_t marker) {
+  return (marker >= kApp0 && marker <= kApp15) || marker == kCom || marker == kDnl;
+}
 
 // Markers without a length field: TEM, RST0-7, SOI (EOI is handled apart). T.81 B.1.1.3.
 bool is_standalone(std::uint8_t marker) {
@@ -111,7 +132,7 @@ Step JpegParser::step(const Window& window, ImageInfo& info) {
 
 Step JpegParser::consume(const Window& window, ImageInfo& info) {
   switch (expect_) {
-    case Expect::marker: return scan_for_marker(window);
+    case Expect::marker: return scan_for_marker(window, info);
     case Expect::frame_header: return read_frame_header(window, info);
     case Expect::exif_header: return read_exif_header(window);
     case Expect::ifd_entry_count: return read_ifd_entry_count(window);
@@ -126,7 +147,7 @@ Step JpegParser::next_marker_at(std::uint64_t offset) {
   return Step::need(offset, scanning_junk_ ? kScanWindow : kMarkerWindow, /*short_ok=*/true);
 }
 
-Step JpegParser::scan_for_marker(const Window& window) {
+Step JpegParser::scan_for_marker(const Window& window, ImageInfo& info) {
   const auto bytes = window.bytes;
   const std::size_t size = bytes.size();
   std::size_t i = 0;
@@ -134,6 +155,7 @@ Step JpegParser::scan_for_marker(const Window& window) {
   while (i < size) {
     if (u8(bytes, i) != 0xFF) {
       // Junk between segments: decoders skip it, so does the probe.
+      note_leniency(info, kExtraneousBytes);
       auto next_ff = std::find(bytes.begin() + static_cast<std::ptrdiff_t>(i), bytes.end(),
                                std::byte{0xFF});
       i = static_cast<std::size_t>(next_ff - bytes.begin());
@@ -143,6 +165,7 @@ Step JpegParser::scan_for_marker(const Window& window) {
     if (i + 1 >= size) break;  // the byte after this FF is in the next window
     const std::uint8_t marker = u8(bytes, i + 1);
     if (marker == kFill || marker == kStuffed) {
+      if (marker == kStuffed) note_leniency(info, kExtraneousBytes);
       i += marker == kFill ? 1 : 2;
       skipped = true;
     } else if (is_standalone(marker)) {
@@ -155,7 +178,7 @@ Step JpegParser::scan_for_marker(const Window& window) {
       break;  // the length field is in the next window
     } else {
       scanning_junk_ = false;
-      return on_segment(marker, window.offset + i, be16(bytes, i + 2));
+      return on_segment(marker, window.offset + i, be16(bytes, i + 2), info);
     }
   }
   // No segment header here: go on from the first byte not yet understood, in wide windows
@@ -164,9 +187,16 @@ Step JpegParser::scan_for_marker(const Window& window) {
   return next_marker_at(window.offset + i);
 }
 
-Step JpegParser::on_segment(std::uint8_t marker, std::uint64_t offset, std::uint16_t length) {
+Step JpegParser::on_segment(std::uint8_t marker, std::uint64_t offset, std::uint16_t length,
+                            ImageInfo& info) {
   // The length counts itself but not the marker (T.81 B.1.1.4).
-  if (length < 2) return Step::malformed("jpeg: segment length below 2 (T.81 B.1.1.4)");
+  if (length < 2) {
+    if (!skipped_by_libjpeg(marker)) {
+      return Step::malformed("jpeg: segment length below 2 (T.81 B.1.1.4)");
+    }
+    note_leniency(info, kShortSegment);
+    return next_marker_at(offset + kMarkerWindow);  // the next marker, after junk if need be
+  }
   const std::optional<std::uint64_t> end = checked_add(offset, 2 + std::uint64_t{length});
   if (!end) return Step::malformed("jpeg: segment ends past the largest file offset");
   segment_end_ = *end;

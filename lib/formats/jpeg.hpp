@@ -1,7 +1,8 @@
 // Jpeg header parser (see parser.hpp for the window contract).
 //
 // Walks the marker segments of ITU T.81 Annex B from SOI to the first frame header, skipping
-// each segment by its length, and reads the EXIF orientation (tag 0x0112 of IFD0) from APP1
+// each segment by its length (and the departures from T.81 that libjpeg skips, noted in
+// ImageInfo::leniency), and reads the EXIF orientation (tag 0x0112 of IFD0) from APP1
 // "Exif\0\0" segments on the way, reading forward only and never past the segment.
 #pragma once
 
@@ -30,8 +31,9 @@ class JpegParser {
   };
 
   Step consume(const Window& window, ImageInfo& info);
-  Step scan_for_marker(const Window& window);
-  Step on_segment(std::uint8_t marker, std::uint64_t offset, std::uint16_t length);
+  Step scan_for_marker(const Window& window, ImageInfo& info);
+  Step on_segment(std::uint8_t marker, std::uint64_t offset, std::uint16_t length,
+                  ImageInfo& info);
   Step read_frame_header(const Window& window, ImageInfo& info);
   Step read_exif_header(const Window& window);
   Step read_ifd_entry_count(const Window& window);

@@ -50,6 +50,12 @@ struct Step {
   }
 };
 
+/// Records a departure from the specification that decoders read past (ImageInfo::leniency):
+/// static text; the first one recorded stays.
+inline void note_leniency(ImageInfo& info, std::string_view departure) {
+  if (info.leniency.empty()) info.leniency = departure;
+}
+
 // Byte readers over a window: callers check the window length first.
 inline std::uint8_t u8(std::span<const std::byte> b, std::size_t i) {
   return static_cast<std::uint8_t>(b[i]);

@@ -71,7 +71,7 @@ bool cut_inside_signature(std::span<const std::byte> head, Format sniffed) noexc
   if (sniffed != Format::unknown) return false;
   // The parsed formats' signatures; '?' stands for any byte (the RIFF chunk size).
   static constexpr std::string_view kParsedMagics[] = {
-      {"\xFF\xD8\xFF", 3}, {"\x89PNG\r\n\x1A\n", 8}, {"RIFF????WEBP", 12}, {"BM", 2}};
+      {"\xFF\xD8", 2}, {"\x89PNG\r\n\x1A\n", 8}, {"RIFF????WEBP", 12}, {"BM", 2}};
   auto matches = [&](std::string_view magic) {
     for (std::size_t i = 0; i < head.size(); ++i) {
       if (magic[i] != '?' && u8(head, i) != static_cast<unsigned char>(magic[i])) return false;
@@ -85,7 +85,9 @@ bool cut_inside_signature(std::span<const std::byte> head, Format sniffed) noexc
 }
 
 Format sniff_format(std::span<const std::byte> head) noexcept {
-  if (starts_with_bytes(head, {0xFF, 0xD8, 0xFF})) return Format::jpeg;
+  // SOI alone (T.81 B.2.1), as libvips and libjpeg take it: libjpeg skips bytes between SOI and
+  // the next marker (the parser notes that as a leniency).
+  if (starts_with_bytes(head, {0xFF, 0xD8})) return Format::jpeg;
   if (starts_with_bytes(head, {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A})) return Format::png;
   if (has_text(head, 0, "RIFF") && has_text(head, 8, "WEBP")) return Format::webp;
   if (has_text(head, 0, "BM")) return Format::bmp;

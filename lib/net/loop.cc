@@ -103,6 +103,27 @@ void TransferLoop::start(Transfer transfer) {
   running_.emplace(easy, std::move(transfer));
 }
 
+bool TransferLoop::remove(CURL* easy) {
+  const auto queued = std::find_if(queued_.begin(), queued_.end(),
+                                   [easy](const Transfer& transfer) { return transfer.easy == easy; });
+  if (queued != queued_.end()) {
+    queued_.erase(queued);
+    return true;
+  }
+  const auto running = running_.find(easy);
+  if (running == running_.end()) return false;
+  curl_multi_remove_handle(multi_, easy);
+  release_host_slot(running->second.host);
+  running_.erase(running);
+  return true;
+}
+
+void TransferLoop::release_host_slot(const std::string& host) {
+  if (auto slot = running_per_host_.find(host); slot != running_per_host_.end()) {
+    if (--slot->second == 0) running_per_host_.erase(slot);
+  }
+}
+
 // First-come first-served, except that a transfer held back by its host's limit does not
 // block transfers to other hosts behind it.
 void TransferLoop::start_queued() {
@@ -128,9 +149,7 @@ void TransferLoop::finish_completed() {
     Transfer transfer = std::move(it->second);
     running_.erase(it);
     curl_multi_remove_handle(multi_, easy);
-    if (auto host = running_per_host_.find(transfer.host); host != running_per_host_.end()) {
-      if (--host->second == 0) running_per_host_.erase(host);
-    }
+    release_host_slot(transfer.host);
     // The callback may add this handle again (a further range); see add().
     transfer.on_done(result);
   }

@@ -38,6 +38,9 @@ class TransferLoop {
   /// has run (or the loop is destroyed, which drops callbacks without calling them).
   /// `host_key` (see host_key()) selects the per-host limit.
   void add(CURL* easy, std::string host_key, TransferStart on_start, TransferDone on_done);
+  /// Takes back a transfer that was added and has not ended, from the queue or from the multi
+  /// handle; its callbacks are dropped without being called. False when `easy` is not here.
+  bool remove(CURL* easy);
   /// Runs `task` from the loop at or after `when` (backoff, rate limits, deferred results).
   void schedule(Clock::time_point when, std::function<void()> task);
   /// Runs `task` from the loop as soon as it runs.
@@ -67,6 +70,7 @@ class TransferLoop {
   bool can_start(const Transfer& transfer) const;
   void start_queued();
   void start(Transfer transfer);
+  void release_host_slot(const std::string& host);
   void finish_completed();
   void run_due_tasks();
   void step(Clock::time_point until);

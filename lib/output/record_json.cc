@@ -81,6 +81,7 @@ void write_remote(detail::JsonWriter& json, const DetectResult& r) {
   json.key("passed").boolean(r.passed);
   json.key("billed").number(std::uint64_t{r.billed});
   json.key("possibly_billed").boolean(r.billing_uncertain());
+  json.key("cached").boolean(r.cached);
   json.key("code").optional_string(text_or_null(r.code));
   json.key("message").optional_string(text_or_null(r.message));
   json.key("face_bbox");

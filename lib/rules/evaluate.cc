@@ -1,4 +1,5 @@
-// evaluate(): one model's rules against the probe's facts (spec/models.md, DESIGN.md principle 1).
+// evaluate(): one model's rules against the probe's facts (docs/service.md#input-rules;
+// docs/design.md#principles, principle 1).
 // Integer arithmetic only: widths and heights are uint32, so every product below fits in uint64.
 #include <algorithm>
 #include <cstdint>
@@ -58,19 +59,19 @@ class Evaluation {
   Evaluation(const ModelRules& rules, const Subject& subject) : rules_(rules), subject_(subject) {}
 
   Verdict run() {
-    if (!check_source()) {
-      verdict_.decision = decide();
-      return std::move(verdict_);
+    if (check_source()) {
+      if (header_read_) {
+        check_probe();
+        note_lenient_read();
+        check_format();
+        check_dimensions();
+        check_file_size();
+      } else {
+        note_unread_image();
+      }
+      check_parameters();
     }
-    if (header_read_) {
-      check_probe();
-      check_format();
-      check_dimensions();
-      check_file_size();
-    } else {
-      note_unread_image();
-    }
-    check_parameters();
+    note_retirement();
     verdict_.decision = decide();
     return std::move(verdict_);
   }
@@ -116,7 +117,7 @@ class Evaluation {
     const ErrorCode url_fault =
         subject_.url.empty() ? ErrorCode::none : check_public_url(subject_.url);
     if (url_fault == ErrorCode::scheme && scheme_is_accepted(subject_.url)) {
-      header_read_ = false;  // oss://: only the service resolves it (docs/service.md, URLs)
+      header_read_ = false;  // oss://: only the service resolves it (docs/service.md#urls)
       return true;
     }
     if (url_fault == ErrorCode::bad_url) {
@@ -167,6 +168,16 @@ class Evaluation {
     std::string message = "the image header could not be read";
     if (!subject_.probe_error.message.empty()) message += ": " + subject_.probe_error.message;
     add("probe." + std::string(name), Severity::error, std::move(message), {}, std::string(name));
+  }
+
+  // A header that breaks its format's specification where decoders are lenient was read as they
+  // read it (ImageInfo::leniency): worth knowing, never a reason to reject.
+  void note_lenient_read() {
+    const std::string_view leniency = subject_.image.leniency;
+    if (probe_failed() || leniency.empty()) return;
+    add("probe.lenient", Severity::info,
+        "the header breaks its format's specification, and was read as decoders read it: " +
+            std::string(leniency));
   }
 
   // An image facegate never fetched (a non-public URL, an oss:// URL that only the service can
@@ -252,7 +263,7 @@ class Evaluation {
   }
 
   // long/short <= long_part/short_part, as long * short_part <= short * long_part: each
-  // product of two uint32 values fits in uint64 (spec/models.md: "never with floats").
+  // product of two uint32 values fits in uint64 (docs/service.md#input-rules: never floats).
   void check_aspect(const AspectRule& rule) {
     const std::uint64_t short_side = std::min(subject_.image.width, subject_.image.height);
     const std::uint64_t long_side = std::max(subject_.image.width, subject_.image.height);
@@ -332,6 +343,17 @@ class Evaluation {
               "; valid values: " + allowed + source_suffix(rule.source),
           allowed, given->value);
     }
+  }
+
+  // A warning, never a rejection, even when strict: the service may still answer a retired
+  // model, and when it refuses the model as a whole the detector stops sending to it.
+  void note_retirement() {
+    if (!rules_.lifecycle) return;
+    const LifecycleRule& rule = *rules_.lifecycle;
+    add("model.retired", Severity::warn,
+        rules_.name + " is retired as of " + rule.retired + " (" + rule.reference +
+            "): the service may refuse it" + source_suffix(rule.source),
+        {}, rule.retired);
   }
 
   Decision decide() const {

@@ -76,6 +76,24 @@ bool is_currency_code(std::string_view text) {
   return true;
 }
 
+// "YYYY-MM-DD" naming a day of the Gregorian calendar.
+bool is_calendar_date(std::string_view text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
+  auto number = [&](std::size_t at, std::size_t length) {
+    int value = 0;
+    for (char c : text.substr(at, length)) {
+      if (c < '0' || c > '9') return -1;
+      value = value * 10 + (c - '0');
+    }
+    return value;
+  };
+  const int year = number(0, 4), month = number(5, 2), day = number(8, 2);
+  if (year < 0 || month < 1 || month > 12 || day < 1) return false;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
 std::optional<Format> format_by_name(std::string_view name) {
   for (auto format : {Format::jpeg, Format::png, Format::bmp, Format::webp, Format::gif,
                       Format::tiff, Format::heif, Format::avif, Format::jxl, Format::ico,
@@ -148,6 +166,7 @@ class RulesParser {
   bool read_rate(element value, const std::string& path, RateRule& rule);
   bool read_price(element value, const std::string& path, PriceRule& rule);
   bool read_money(element value, const std::string& path, Money& money);
+  bool read_lifecycle(element value, const std::string& path, LifecycleRule& rule);
 
   std::optional<RulesError> error_;
 };
@@ -308,7 +327,8 @@ bool RulesParser::read_rule_set(element root, RuleSet& rules) {
 bool RulesParser::read_model(element value, const std::string& path, ModelRules& model) {
   auto fields = open_object(value, path,
                             {"name", "endpoint", "response", "urls", "formats", "pixels",
-                             "aspect", "file_size", "parameters", "rate", "price"});
+                             "aspect", "file_size", "parameters", "rate", "price",
+                             "lifecycle"});
   if (!fields) return false;
   auto name = fields->required("name");
   if (!name || !read_token(*name, fields->path("name"), model.name)) return false;
@@ -360,6 +380,11 @@ bool RulesParser::read_model(element value, const std::string& path, ModelRules&
   if (!rate || !read_rate(*rate, fields->path("rate"), model.rate)) return false;
   if (auto price = fields->optional("price")) {
     if (!read_price(*price, fields->path("price"), model.price.emplace())) return false;
+  }
+  if (auto lifecycle = fields->optional("lifecycle")) {
+    if (!read_lifecycle(*lifecycle, fields->path("lifecycle"), model.lifecycle.emplace())) {
+      return false;
+    }
   }
   return true;
 }
@@ -610,6 +635,26 @@ bool RulesParser::read_price(element value, const std::string& path, PriceRule& 
   if (rule.per_image.empty()) {
     return fail(RulesErrorKind::bad_value, fields->path("per_image"),
                 "at least one amount is needed (use \"price\": null when unpublished)");
+  }
+  return read_source(*fields, rule.source, rule.note);
+}
+
+bool RulesParser::read_lifecycle(element value, const std::string& path, LifecycleRule& rule) {
+  auto fields = open_object(value, path, {"retired", "reference", "source", "note"});
+  if (!fields) return false;
+  auto retired = fields->required("retired");
+  if (!retired || !read_string(*retired, fields->path("retired"), rule.retired)) return false;
+  if (!is_calendar_date(rule.retired)) {
+    return fail(RulesErrorKind::bad_value, fields->path("retired"),
+                "\"" + rule.retired + "\" is not a calendar date written YYYY-MM-DD");
+  }
+  auto reference = fields->required("reference");
+  if (!reference || !read_string(*reference, fields->path("reference"), rule.reference)) {
+    return false;
+  }
+  if (rule.reference.empty()) {
+    return fail(RulesErrorKind::bad_value, fields->path("reference"),
+                "must say where the vendor announced it");
   }
   return read_source(*fields, rule.source, rule.note);
 }

@@ -124,6 +124,15 @@ std::vector<Row> model_rows(const ModelRules& model) {
   } else {
     rows.push_back({"price", "not published", ""});
   }
+  if (model.lifecycle) {
+    // The reference in the source column, which has room for it.
+    const LifecycleRule& rule = *model.lifecycle;
+    rows.push_back({"lifecycle", "retired " + rule.retired,
+                    source_text(rule.source, rule.reference +
+                                                 (rule.note.empty() ? "" : "; " + rule.note))});
+  } else {
+    rows.push_back({"lifecycle", "no retirement announced", ""});
+  }
   return rows;
 }
 
@@ -189,6 +198,14 @@ void write_price(detail::JsonWriter& json, const PriceRule& rule) {
   json.end_object();
 }
 
+void write_lifecycle(detail::JsonWriter& json, const LifecycleRule& rule) {
+  json.begin_object();
+  json.key("retired").string(rule.retired);
+  json.key("reference").string(rule.reference);
+  write_source(json, rule.source, rule.note);
+  json.end_object();
+}
+
 void write_model(detail::JsonWriter& json, const ModelRules& model) {
   json.begin_object();
   json.key("name").string(model.name);
@@ -225,6 +242,7 @@ void write_model(detail::JsonWriter& json, const ModelRules& model) {
   } else {
     json.key("price").null();
   }
+  if (model.lifecycle) write_lifecycle(json.key("lifecycle"), *model.lifecycle);
   json.end_object();
 }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """A fake of the DashScope face-detect API for facegate's tests (python3 standard library only).
 
-It follows shared/spec/models.md, written down here independently of lib/rules/models.json so
-that a mistake in the rules file shows up as a disagreement instead of being copied.
+It follows the service contract of docs/service.md, written down here independently of
+lib/rules/models.json so that a mistake in the rules file shows up as a disagreement instead of
+being copied.
 
 Usage:
     fake_dashscope.py --key KEY [--port 0] [--files DIR]
+                      [--input-fault request_error|failed_check] [--refuse-model MODEL=CODE ...]
 
 Listens on 127.0.0.1 (port 0: a free port) and prints "PORT <n>" on stdout once it accepts
 connections. The base URL for the client is http://127.0.0.1:<n>/api/v1.
@@ -25,6 +27,9 @@ A detect request is answered by the first of these checks that applies:
     4. the body is a JSON object with a string model and input.image_url:
                                                        400 InvalidParameter
     5. the model exists:                               404 ModelNotFound
+       and is not named by --refuse-model MODEL=CODE:  CODE (ModelNotFound 404,
+                                                       Model.AccessDenied 403,
+                                                       AccessDenied.Unpurchased 403)
     6. the model is served at this endpoint:           400 InvalidParameter
     7. at most the model's RPS requests were admitted in the last second (sliding window;
        refused requests do not count):                 429 Throttling.RateQuota
@@ -44,13 +49,23 @@ A detect request is answered by the first of these checks that applies:
        shape (HTTP 200, billed); anything else passes in the model's documented shape.
 Refusals (1-13) have the shape {"code","message","request_id"} and no usage: not billed.
 
+Input faults (12 and 13: the image itself is wrong) are answered one of the two ways the vendor
+documents, because it does not say which one an input fault gets (docs/service.md#billing):
+    request_error  (the default) the refusal above: HTTP 400 {"code","message"}, not billed
+    failed_check   a completed check that failed: HTTP 200, output in the model's failed shape
+                   carrying the code and message (liveportrait-detect and animate-anyone-detect-gen2
+                   have no code field: the message only), usage.image_count 1: billed
+chosen by --input-fault for the whole run, or by input_fault=<way> in the image URL's query for
+one request.
+
 Faults, chosen by the query string of input.image_url (the download ignores the query):
     fault=500          500 InternalError
     fault=503          503 ModelUnavailable
     fault=429          429 Throttling.RateQuota
     fault=html502      502 with an HTML body
     fault=timeout_url  400 InvalidURL.Timeout
-    fault=slow         wait delay=<seconds> (default 3), then answer normally
+    fault=slow         wait delay=<seconds> (default 3), then answer normally, or with the
+                       fault then=<fault> (one of those below)
     fault=malformed    200 with a body that is not JSON
     fault=truncated    200 with the normal answer cut in half (Content-Length matches the cut)
     fault=wrong_type   200 with the normal answer, every value in output and usage a string
@@ -59,6 +74,8 @@ Faults, chosen by the query string of input.image_url (the download ignores the 
     fault=short_body   200 announcing more bytes than it sends, then closes (reset mid-answer)
     fault=reset        reads the request, then resets the connection without answering
     fault=echo_key     400 InvalidParameter whose message quotes the Authorization header
+    fault=refuse_model the model-level refusal code=<CODE> (default ModelNotFound), as
+                       --refuse-model gives it
   with
     times=<n>             the fault hits only the first n requests for this exact image URL
     retry_after=<s>       Retry-After: <s> on 429/503
@@ -94,8 +111,16 @@ DOWNLOAD_BYTES = 64 * 1024
 DOWNLOAD_TIMEOUT = 5.0
 
 ALL_FORMATS = ("jpeg", "png", "bmp", "webp")
+INPUT_FAULT_WAYS = ("request_error", "failed_check")
 
-# shared/spec/models.md, "Input rules per model".
+# Refusals of the model itself, whatever the image (docs/service.md#request-failures).
+MODEL_REFUSALS = {
+    "ModelNotFound": (404, "Model not exist."),
+    "Model.AccessDenied": (403, "Model access denied."),
+    "AccessDenied.Unpurchased": (403, "Access denied: the model has not been purchased."),
+}
+
+# docs/service.md#input-rules.
 MODELS = {
     "wan2.2-s2v-detect": dict(
         path=FACE_DETECT, shape="wan", rps=5, formats=ALL_FORMATS,
@@ -123,6 +148,18 @@ class Refusal(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers = headers or {}
+
+
+class InputFault(Refusal):
+    """A fault of the image itself (format, resolution, aspect, size): see "Input faults"."""
+
+    def __init__(self, code, message):
+        super().__init__(400, code, message)
+
+
+def model_refusal(code):
+    status, message = MODEL_REFUSALS[code]
+    return Refusal(status, code, message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +229,7 @@ def image_info(data):
 
 def check_limits(rules, width, height, size):
     if width is None or height is None:
-        raise Refusal(400, "InvalidFile.Resolution", "Unable to read the image resolution.")
+        raise InputFault("InvalidFile.Resolution", "Unable to read the image resolution.")
     short, long_ = min(width, height), max(width, height)
     pixel_rules = (
         ("min_width", width, lambda v, b: v >= b), ("max_width", width, lambda v, b: v <= b),
@@ -201,15 +238,15 @@ def check_limits(rules, width, height, size):
     )
     for name, value, ok in pixel_rules:
         if name in rules and not ok(value, rules[name]):
-            raise Refusal(400, "InvalidFile.Resolution",
-                          f"The image resolution {width}x{height} is out of range.")
+            raise InputFault("InvalidFile.Resolution",
+                             f"The image resolution {width}x{height} is out of range.")
     if "max_aspect" in rules and long_ > rules["max_aspect"] * short:
-        raise Refusal(400, "InvalidFile.AspectRatio",
-                      f"The aspect ratio of {width}x{height} is above {rules['max_aspect']}.")
+        raise InputFault("InvalidFile.AspectRatio",
+                         f"The aspect ratio of {width}x{height} is above {rules['max_aspect']}.")
     if size is not None:
         if ("size_below" in rules and size >= rules["size_below"]) or (
                 "size_at_most" in rules and size > rules["size_at_most"]):
-            raise Refusal(400, "InvalidFile.Size", f"The image file size {size} is too large.")
+            raise InputFault("InvalidFile.Size", f"The image file size {size} is too large.")
 
 
 def passed_output(shape, width, height):
@@ -236,6 +273,15 @@ def failed_output(shape):
     }[shape]
 
 
+def fault_output(shape, code, message):
+    """A completed check that failed for an input fault, in the model's failed shape."""
+    output = failed_output(shape)
+    for field in ("code", "message", "reason"):
+        if field in output:
+            output[field] = code if field == "code" else message
+    return output
+
+
 def completed(output):
     return {"output": output, "usage": {"image_count": 1}, "request_id": str(uuid.uuid4())}
 
@@ -252,8 +298,9 @@ def stringify_values(value):
 # State shared by the handler threads
 
 class State:
-    def __init__(self, key, files):
+    def __init__(self, key, files, input_fault, refused_models):
         self.key, self.files = key, files
+        self.input_fault, self.refused_models = input_fault, refused_models
         self.lock = threading.Lock()
         self.reset()
 
@@ -395,6 +442,8 @@ class Handler(BaseHTTPRequestHandler):
         model, image_url = request["model"], request["input"]["image_url"]
         if model not in MODELS:
             raise Refusal(404, "ModelNotFound", f"Model not exist: {model}")
+        if model in self.server.state.refused_models:
+            raise model_refusal(self.server.state.refused_models[model])
         rules = MODELS[model]
         if rules["path"] != self.path:
             raise Refusal(400, "InvalidParameter", f"Model {model} is not served at {self.path}")
@@ -403,9 +452,22 @@ class Handler(BaseHTTPRequestHandler):
         if self.inject_fault(record, rules, image_url):
             return
         check_parameters(rules, request.get("parameters") or {})
-        output = judge(rules, image_url)
+        try:
+            output = judge(rules, image_url)
+        except InputFault as fault:
+            if self.input_fault_way(image_url) == "request_error":
+                raise
+            record["code"] = fault.code
+            output = fault_output(rules["shape"], fault.code, fault.message)
         record["status"] = 200
         self.send_json(200, completed(output))
+
+    def input_fault_way(self, image_url):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(image_url).query)
+        way = query.get("input_fault", [self.server.state.input_fault])[0]
+        if way not in INPUT_FAULT_WAYS:
+            raise Refusal(400, "InvalidParameter", f"fake: unknown input_fault {way}")
+        return way
 
     @staticmethod
     def note_request(record, body):
@@ -447,7 +509,10 @@ class Handler(BaseHTTPRequestHandler):
             retry_headers["Retry-After"] = email.utils.formatdate(when, usegmt=True)
         if fault == "slow":
             time.sleep(float(query.get("delay", ["3"])[0]))
-            return False
+            fault = query.get("then", [None])[0]
+            if fault is None:
+                return False
+            record["fault"] = fault
         if fault == "500":
             raise Refusal(500, "InternalError", "An internal error has occurred.")
         if fault == "503":
@@ -460,6 +525,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "echo_key":
             raise Refusal(400, "InvalidParameter",
                           f"Bad request from {self.headers.get('Authorization')}")
+        if fault == "refuse_model":
+            code = query.get("code", ["ModelNotFound"])[0]
+            if code not in MODEL_REFUSALS:
+                raise Refusal(400, "InvalidParameter", f"fake: unknown model refusal {code}")
+            raise model_refusal(code)
         record["status"] = {"html502": 502, "fail400": 400}.get(fault, 200)
         if fault == "html502":
             self.send_bytes(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
@@ -519,8 +589,8 @@ def judge(rules, image_url):
         raise Refusal(400, "InvalidURL.ConnectionRefused", "Download the media resource failed.")
     image_format, width, height = image_info(data)
     if image_format not in rules["formats"]:
-        raise Refusal(400, "InvalidParameter.UnsupportedFileFormat",
-                      "Input files format not supported.")
+        raise InputFault("InvalidParameter.UnsupportedFileFormat",
+                         "Input files format not supported.")
     check_limits(rules, width, height, int(length) if length else len(data))
     if "noface" in os.path.basename(parts.path):
         return failed_output(rules["shape"])
@@ -536,15 +606,27 @@ def is_loopback(host):
         return False
 
 
+def refused_model(text):
+    model, _, code = text.partition("=")
+    if model not in MODELS or code not in MODEL_REFUSALS:
+        raise argparse.ArgumentTypeError(
+            f"expected MODEL=CODE with a known model and one of {', '.join(MODEL_REFUSALS)}")
+    return model, code
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--key", required=True, help="the API key the fake accepts")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--files", default=None, help="directory served at /files/")
+    parser.add_argument("--input-fault", choices=INPUT_FAULT_WAYS, default="request_error",
+                        help="how an input fault is answered (see the module's docstring)")
+    parser.add_argument("--refuse-model", type=refused_model, action="append", default=[],
+                        metavar="MODEL=CODE", help="refuse every request for MODEL with CODE")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
-    server.state = State(args.key, args.files)
+    server.state = State(args.key, args.files, args.input_fault, dict(args.refuse_model))
     print(f"PORT {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

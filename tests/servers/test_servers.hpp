@@ -164,6 +164,9 @@ class ChildProcess {
     return std::nullopt;
   }
 
+  /// The child's process id; -1 once reaped.
+  pid_t pid() const { return pid_; }
+
   /// True once the child has ended (it is then reaped).
   bool exited() {
     if (pid_ <= 0) return true;
@@ -239,6 +242,29 @@ inline std::string loopback_url(std::uint16_t port, std::string_view path,
   return std::string(scheme) + "://127.0.0.1:" + std::to_string(port) + "/" + std::string(path);
 }
 
+/// One HTTP/1.0 GET of `uri` from 127.0.0.1:port on a connection of its own, read to its end
+/// (the server closes it): the whole response, status line and headers included.
+inline std::string loopback_http_get(std::uint16_t port, std::string_view uri) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const std::string request = "GET " + std::string(uri) + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const bool sent = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+                    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                        static_cast<ssize_t>(request.size());
+  std::string response;
+  char buffer[4096];
+  for (ssize_t n; sent && (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+    response.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (!sent) throw std::runtime_error("cannot send a request to 127.0.0.1:" + std::to_string(port));
+  return response;
+}
+
 /// A self-signed certificate for 127.0.0.1 made with the openssl command, valid one day.
 class SelfSignedCertificate {
  public:
@@ -306,7 +332,7 @@ class NginxServer {
   /// before the mark is then logged before it, and none after.
   std::size_t access_log_mark() const {
     const std::string uri = "/facegate-log-mark-" + std::to_string(++marks_made_);
-    send_request_for(uri);
+    loopback_http_get(port_, uri);
     for (int i = 0; i < 500; ++i) {
       const std::vector<std::string> lines = access_log_lines();
       for (std::size_t k = lines.size(); k-- > 0;) {
@@ -330,25 +356,6 @@ class NginxServer {
     std::vector<std::string> lines;
     for (std::string line; std::getline(log, line);) lines.push_back(line);
     return lines;
-  }
-
-  // One HTTP/1.0 GET on a connection of its own, read to its end (the server closes it).
-  void send_request_for(const std::string& uri) const {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw std::runtime_error("socket failed");
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port_);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const std::string request = "GET " + uri + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    bool sent = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
-                ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-                    static_cast<ssize_t>(request.size());
-    char buffer[4096];
-    while (sent && ::recv(fd, buffer, sizeof buffer, 0) > 0) {
-    }
-    ::close(fd);
-    if (!sent) throw std::runtime_error("cannot send a request to nginx");
   }
 
   bool wait_until_listening(bool with_tls) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -17,6 +18,13 @@ inline constexpr int kExitFailed = 1;       ///< some input failed / did not pas
 inline constexpr int kExitUsage = 2;        ///< bad command line or unusable option value
 inline constexpr int kExitWrite = 3;        ///< the records could not be written (stdout)
 inline constexpr int kExitInterrupted = 130;  ///< stopped by SIGINT or SIGTERM (128 + 2)
+
+/// Where a command writes.
+struct Streams {
+  std::istream& in;   ///< standard input
+  std::ostream& out;  ///< records
+  std::ostream& err;  ///< summary and notices
+};
 
 /// In which order records are printed.
 enum class RecordOrder : std::uint8_t {
@@ -37,6 +45,10 @@ struct RunOptions {
   bool offline = false;                     ///< --offline
   bool dry_run = false;                     ///< --dry-run
   double grace_seconds = 10;                ///< --grace
+  std::optional<std::string> ledger_file;   ///< --ledger; default_ledger_path() when online
+  bool no_ledger = false;                   ///< --no-ledger
+  std::optional<std::string> max_age;       ///< --max-age DURATION ("90s", "15m", "12h", "7d")
+  std::optional<std::string> budget;        ///< --budget AMOUNT, in the model's price currency
   std::vector<std::string> inputs;          ///< the INPUT arguments
   CheckerOptions checker;                   ///< model, strict, fetch and detect settings
 };

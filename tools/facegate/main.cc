@@ -7,6 +7,7 @@
 #include <map>
 
 #include "commands.hpp"
+#include "ledger_command.hpp"
 
 namespace {
 
@@ -65,6 +66,16 @@ void add_check_options(CLI::App& check, cli::RunOptions& options) {
       ->check(CLI::Range(1u, 1000u));
   check.add_flag("--retry-ambiguous", checker.detect.retry_ambiguous,
                  "Resend requests that failed after they were sent (may be billed twice)");
+  auto* ledger = check.add_option("--ledger", options.ledger_file,
+                                  "Ledger of remote calls (default: $XDG_STATE_HOME/facegate/ledger.sqlite3)");
+  check.add_flag("--no-ledger", options.no_ledger, "Keep no ledger: answers are not remembered")
+      ->excludes(ledger);
+  check.add_option("--max-age", options.max_age,
+                   "Reuse ledger answers at most this old (e.g. 90s, 15m, 12h, 7d)");
+  check.add_flag("--refresh", checker.reuse.refresh, "Never reuse a ledger answer (still record)");
+  check.add_option("--budget", options.budget,
+                   "Most to spend in this run, in the model's price currency (USD where published)");
+  check.add_option("--max-calls", checker.max_calls, "Most detector calls to send in this run");
   check.add_option("--grace", options.grace_seconds,
                    "On SIGINT/SIGTERM, seconds for calls in flight to finish")
       ->check(CLI::Range(0.0, 3600.0))
@@ -95,6 +106,9 @@ int main(int argc, char** argv) {
   rules->add_option("--rules", rules_options.rules_file, "Rules file instead of the built-in");
   rules->add_option("model", rules_options.model, "Only this model");
 
+  int ledger_exit = cli::kExitUsage;
+  auto* ledger = cli::add_ledger_command(app, ledger_exit);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -108,5 +122,6 @@ int main(int argc, char** argv) {
   if (probe->parsed()) return cli::run_inputs(std::move(probe_options));
   if (check->parsed()) return cli::run_inputs(std::move(check_options));
   if (rules->parsed()) return cli::run_rules(rules_options, std::cout, std::cerr);
+  if (ledger->parsed()) return ledger_exit;
   return cli::kExitUsage;
 }

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
+#include <filesystem>
 #include <cerrno>
 #include <cstring>
 #include <chrono>
@@ -143,14 +145,14 @@ class RecordWriter {
         dry_runs_.push_back(render_dry_run(*record.dry_run, record.dry_run_has_key));
       }
     }
-    const std::uint64_t sequence = record.sequence;
-    std::string text = record.checked() ? render(record) : std::string();
+    // Rendered only when written: the table takes its rows in the order they are printed.
     if (options_.order == RecordOrder::completion) {
-      write(text);
+      write_record(record);
     } else {
-      held_.emplace(sequence, std::move(text));
+      const std::uint64_t sequence = record.sequence;
+      held_.emplace(sequence, std::move(record));
       while (!held_.empty() && held_.begin()->first == next_to_write_) {
-        write(held_.begin()->second);
+        write_record(held_.begin()->second);
         held_.erase(held_.begin());
         ++next_to_write_;
       }
@@ -174,7 +176,7 @@ class RecordWriter {
   // order), the table's last rows, the dry runs.
   void finish() {
     std::lock_guard lock(mutex_);
-    for (auto& [sequence, text] : held_) write(text);
+    for (auto& [sequence, record] : held_) write_record(record);
     held_.clear();
     if (!options_.json) {
       write(table_.flush());
@@ -208,6 +210,10 @@ class RecordWriter {
     return table_.add_row(options_.probe_only ? probe_cells(record) : check_cells(record));
   }
 
+  void write_record(const CheckRecord& record) {
+    if (record.checked()) write(render(record));
+  }
+
   void write(const std::string& text) {
     if (failed_ || text.empty()) return;
     if (std::fwrite(text.data(), 1, text.size(), out_) != text.size()) fail();
@@ -227,7 +233,7 @@ class RecordWriter {
   mutable std::mutex mutex_;
   std::condition_variable room_;
   Table table_;
-  std::map<std::uint64_t, std::string> held_;  // input order: done, waiting for earlier ones
+  std::map<std::uint64_t, CheckRecord> held_;  // input order: done, waiting for earlier ones
   std::uint64_t next_to_write_ = 0;
   std::vector<std::string> dry_runs_;
   bool flush_each_ = true;
@@ -334,6 +340,69 @@ void choose_remote_mode(RunOptions& options) {
   checker.key = std::move(key.key);
 }
 
+// "90", "90s", "15m", "12h", "7d" as seconds.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end == text.data()) return std::nullopt;
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  const std::uint64_t scale = unit.empty() || unit == "s" ? 1
+                              : unit == "m"               ? 60
+                              : unit == "h"               ? 3600
+                              : unit == "d"               ? 86400
+                                                          : 0;
+  if (scale == 0 || value > (1ull << 40)) return std::nullopt;
+  return std::chrono::seconds(value * scale);
+}
+
+// "0.05" in the model's price currency (USD where published) as Money.
+std::optional<Money> parse_budget(std::string_view text, const ModelRules& model) {
+  if (!model.price || model.price->per_image.empty()) return std::nullopt;
+  std::optional<Money> unit = price_per_image(model, "USD");
+  if (!unit) unit = model.price->per_image.front();
+  const std::size_t point = text.find('.');
+  const std::string_view whole = text.substr(0, point);
+  std::string fraction(point == std::string_view::npos ? "" : text.substr(point + 1));
+  if (fraction.size() > 6 || fraction.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  fraction.resize(6, '0');
+  std::int64_t units = 0, micros = 0;
+  if (std::from_chars(whole.data(), whole.data() + whole.size(), units).ec != std::errc{} ||
+      std::from_chars(fraction.data(), fraction.data() + 6, micros).ec != std::errc{} || units < 0 ||
+      units > 1'000'000'000) {
+    return std::nullopt;
+  }
+  return Money{unit->currency, units * 1'000'000 + micros};
+}
+
+// The ledger and spend options of an online check; false (said on stderr) when one is bad.
+bool set_ledger_options(RunOptions& options) {
+  CheckerOptions& checker = options.checker;
+  checker.reuse.retry_ambiguous = checker.detect.retry_ambiguous;
+  if (!options.no_ledger) {
+    checker.ledger = options.ledger_file ? std::filesystem::path(*options.ledger_file)
+                                         : default_ledger_path();
+  }
+  if (options.max_age) {
+    const auto age = parse_duration(*options.max_age);
+    if (!age) {
+      std::cerr << "facegate: --max-age " << *options.max_age << ": not a duration like 90s, 15m, 12h, 7d\n";
+      return false;
+    }
+    checker.reuse.max_age = *age;
+  }
+  if (options.budget) {
+    const ModelRules* model = checker.rules.find(checker.model);
+    checker.budget = parse_budget(*options.budget, *model);
+    if (!checker.budget) {
+      std::cerr << "facegate: --budget " << *options.budget
+                << (model->price ? ": not an amount like 0.05" : ": the model has no published price; use --max-calls")
+                << '\n';
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int run_inputs(RunOptions options) {
@@ -348,6 +417,7 @@ int run_inputs(RunOptions options) {
   checker_options.grace = std::chrono::milliseconds(static_cast<long long>(options.grace_seconds * 1000));
   checker_options.detect.use_environment_proxy = checker_options.fetch.use_environment_proxy;
   choose_remote_mode(options);
+  if (!options.probe_only && !set_ledger_options(options)) return kExitUsage;
 
   InputReader reader(options.inputs, options.input_format);
   RecordWriter writer(options, stdout);

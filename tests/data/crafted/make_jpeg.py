@@ -68,6 +68,22 @@ def picture(width, height):
     return dqt() + sof(width, height) + dht() + scan_and_end()
 
 
+def decodable_picture(width, height):
+    """A one-component baseline image that decoders decode (mid-grey), for the files that the
+    probe reads leniently: a DC and an AC table of one 1-bit code each, for the DC difference
+    category 0 and for EOB (T.81 F.1.2), so each 8x8 block is the two bits 00 (T.81 F.1.2.1,
+    F.1.2.2); the last byte is padded with 1 bits (T.81 F.1.2.3)."""
+    one_code = bytes([1] + [0] * 15) + b"\x00"  # BITS: one code of length 1; HUFFVAL: 0
+    dc_and_ac = b"\x00" + one_code + b"\x10" + one_code  # Tc/Th 0/0 (DC), then 1/0 (AC)
+    blocks = -(-width // 8) * -(-height // 8)
+    bits = 2 * blocks
+    entropy = bytes(bits // 8) + (bytes([(1 << (8 - bits % 8)) - 1]) if bits % 8 else b"")
+    # Ns 1, Cs 1, Td/Ta 0/0, Ss 0, Se 63, Ah/Al 0 (T.81 B.2.3).
+    scan = segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    return (dqt() + frame_header(0xC0, width, height, components=1) + segment(0xC4, dc_and_ac)
+            + scan + entropy + EOI)
+
+
 def junk(length, seed):
     """Deterministic bytes without FF (a linear congruential generator, not `random`)."""
     out = bytearray()
@@ -135,12 +151,13 @@ def app1_xmp():
 
 # --- the cases ---------------------------------------------------------------------------------
 
-# (file name, bytes, width, height, orientation, error) in manifest order.
+# (file name, bytes, width, height, orientation, error, lenient, comment) in manifest order;
+# lenient: the probe reads the file with a leniency note (ImageInfo::leniency).
 CASES = []
 
 
-def case(name, data, width=0, height=0, orientation=0, error="-", comment=""):
-    CASES.append((name, data, width, height, orientation, error, comment))
+def case(name, data, width=0, height=0, orientation=0, error="-", comment="", lenient=False):
+    CASES.append((name, data, width, height, orientation, error, lenient, comment))
 
 
 # Every frame marker of T.81 Table B.1: SOF0-3, 5-7, 9-11, 13-15 (not DHT C4, JPG C8, DAC CC).
@@ -171,11 +188,11 @@ case("jpeg-fill-bytes.jpg",
      800, 600, comment="FF fill bytes before markers (T.81 B.1.1.2)")
 case("jpeg-junk-between-segments.jpg",
      SOI + app0_jfif() + b"\x00\x01junk\xff\x00\x7f" + dqt() + b"\xff\x00\xff\xff\x00\x00"
-     + sof(801, 601) + dht() + scan_and_end(), 801, 601,
+     + sof(801, 601) + dht() + scan_and_end(), 801, 601, lenient=True,
      comment="non-FF bytes and FF 00 pairs between segments")
 case("jpeg-junk-10k.jpg",
      SOI + app0_jfif() + junk(10000, 7) + b"\xff\x00" + junk(300, 8) + picture(802, 602),
-     802, 602, comment="10,300 bytes of junk: several scanning windows")
+     802, 602, lenient=True, comment="10,300 bytes of junk: several scanning windows")
 case("jpeg-standalone-markers.jpg",
      SOI + b"\xff\xd0" + app0_jfif() + b"\xff\x01\xff\xd7" + dqt() + b"\xff\xd8" + picture(803, 603),
      803, 603, comment="RST0, TEM, RST7 and a second SOI between segments")
@@ -234,13 +251,13 @@ exif_cut = exif_cut[:4 + 6 + 8] + struct.pack("<H", 3) + exif_cut[4 + 6 + 8 + 2:
 exif_cut = exif_cut[:2] + struct.pack(">H", len(exif_cut) - 2) + exif_cut[4:]
 case("jpeg-exif-entries-past-segment.jpg",
      SOI + exif_cut + ifd_entry("II", ORIENTATION, SHORT, 1, 6) * 2 + picture(820, 620),
-     820, 620, 0, comment="IFD0 entries beyond the APP1 segment are not read")
+     820, 620, 0, lenient=True, comment="IFD0 entries beyond the APP1 segment are not read")
 # IFD0's offset points past the segment's end, into junk that holds a valid IFD.
 exif_far = app1_exif(tiff("II", [], ifd0_offset=8))
 exif_far = exif_far[:4 + 6 + 4] + struct.pack("<I", 40) + exif_far[4 + 6 + 8:]
 case("jpeg-exif-ifd0-outside-segment.jpg",
      SOI + exif_far + b"\0" * 26 + ifd("II", typical_entries(6)) + picture(821, 621),
-     821, 621, 0, comment="IFD0 offset beyond the segment's end: ignored")
+     821, 621, 0, lenient=True, comment="IFD0 offset beyond the segment's end: ignored")
 case("jpeg-exif-bad-tiff-header.jpg",
      SOI + app1_exif(b"IX" + tiff("II", typical_entries(6))[2:]) + picture(822, 622),
      822, 622, 0, comment="byte order neither II nor MM: EXIF ignored")
@@ -266,7 +283,22 @@ case("jpeg-sos-before-sof.jpg", SOI + app0_jfif() + dqt() + dht() + scan_and_end
 case("jpeg-eoi-before-sof.jpg", SOI + app0_jfif() + dqt() + EOI, error="malformed",
      comment="EOI before any frame header, at the end of the file")
 case("jpeg-segment-length-1.jpg", SOI + app0_jfif() + b"\xff\xdb\x00\x01" + picture(829, 629),
-     error="malformed", comment="segment length 1 (< 2)")
+     error="malformed",
+     comment="DQT segment length 1 (< 2): libjpeg refuses it too (Bogus marker length)")
+
+# What libjpeg reads past, and so does the probe, with a leniency note (ImageInfo::leniency);
+# vipsheader, ImageMagick and (unless the file does not start FF D8 FF) Pillow decode these.
+case("jpeg-app1-length-1.jpg",
+     SOI + app0_jfif() + b"\xff\xe1\x00\x01" + decodable_picture(40, 24), 40, 24, lenient=True,
+     comment="APP1 segment length 1 (< 2): libjpeg skips nothing and reads on")
+case("jpeg-com-length-0-then-junk.jpg",
+     SOI + b"\xff\xfe\x00\x00" + b"ab" + app0_jfif() + decodable_picture(48, 32), 48, 32,
+     lenient=True, comment="COM segment length 0, then junk: libjpeg skips to the next marker")
+case("jpeg-app0-length-0.jpg", SOI + b"\xff\xe0\x00\x00" + decodable_picture(56, 40), 56, 40,
+     lenient=True, comment="APP0 segment length 0 right after SOI")
+case("jpeg-junk-after-soi.jpg",
+     SOI + b"\x00\x01junk" + app0_jfif() + decodable_picture(64, 48), 64, 48, lenient=True,
+     comment="junk between SOI and the first marker: the file starts FF D8 00")
 
 full = SOI + app0_jfif() + dqt() + sof(830, 630)
 sof_at = len(SOI + app0_jfif() + dqt())
@@ -288,12 +320,12 @@ def main():
         if name.startswith("jpeg-") and name.endswith(".jpg"):
             os.remove(os.path.join(HERE, name))
     lines = ["# Crafted JPEG files, written by make_jpeg.py (do not edit: run the script).",
-             "# file\tformat\twidth\theight\torientation\tanimated\terror"]
-    for name, data, width, height, orientation, error, comment in CASES:
+             "# file\tformat\twidth\theight\torientation\tanimated\terror\tlenient"]
+    for name, data, width, height, orientation, error, lenient, comment in CASES:
         with open(os.path.join(HERE, name), "wb") as f:
             f.write(data)
         lines.append(f"# {comment}")
-        lines.append(f"{name}\tjpeg\t{width}\t{height}\t{orientation}\t0\t{error}")
+        lines.append(f"{name}\tjpeg\t{width}\t{height}\t{orientation}\t0\t{error}\t{int(lenient)}")
     with open(os.path.join(HERE, "jpeg.tsv"), "w", encoding="ascii", newline="\n") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -6,10 +6,12 @@ deterministic (no time stamps, no randomness); the files are checked in. Each ca
 edge case of the header parsers in lib/formats/{png,bmp,webp}.cc; the manifest states what
 facegate::probe_memory must report for it:
 
-    file  format  width  height  orientation  animated  error
+    file  format  width  height  orientation  animated  error  lenient
 
-where animated is 0 or 1 and error is '-' or an ErrorCode name. For error cases width and
-height are what the probe had read before the error (0 when it had not read them).
+where animated is 0 or 1, error is '-' or an ErrorCode name and lenient is 1 when the probe
+reads the file with a leniency note (ImageInfo::leniency: a departure from the specification
+that a mainstream decoder decodes; which one, the case's comment says). For error cases width
+and height are what the probe had read before the error (0 when it had not read them).
 """
 
 import os
@@ -19,8 +21,9 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # An expectation is (format, width, height, orientation, error), plus ANIMATED when the probe
-# must report an animation.
+# must report an animation and LENIENT when it notes a leniency.
 ANIMATED = "animated"
+LENIENT = "lenient"
 
 # --- PNG (ISO/IEC 15948; W3C PNG third edition; APNG) ------------------------------------
 
@@ -35,15 +38,23 @@ def png_chunk(kind, data, length=None):
     return struct.pack(">I", length) + kind + data + struct.pack(">I", crc)
 
 
-def ihdr(width, height, bit_depth=8, colour_type=0):
-    """IHDR body (PNG spec 11.2.2): compression 0, filter 0, no interlace."""
-    return png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0))
+def ihdr(width, height, bit_depth=8, colour_type=0, compression=0, interlace=0, extra=b""):
+    """IHDR (PNG spec 11.2.2): filter method 0; `extra` bytes make it longer than 13."""
+    body = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, compression, 0, interlace)
+    return png_chunk(b"IHDR", body + extra)
 
 
 def idat_grey(width, height):
     """Real 8-bit greyscale image data: each row is filter byte 0 then mid-grey pixels."""
     rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
     return png_chunk(b"IDAT", zlib.compress(rows, 9))
+
+
+def idat_grey_adam7_3x2():
+    """The same 3x2 image interlaced (PNG spec 8.2): Adam7 passes 1, 4 and 6 hold one pixel of
+    row 0 each, pass 7 the whole of row 1; passes 2, 3 and 5 are empty for this size."""
+    passes = b"\x00\x80" * 3 + b"\x00" + b"\x80" * 3
+    return png_chunk(b"IDAT", zlib.compress(passes, 9))
 
 
 IEND = png_chunk(b"IEND", b"")
@@ -81,11 +92,23 @@ def png_cases():
         ("png-actl-after-idat.png", png(ihdr(3, 2), grey_3x2, actl(1), IEND), ("png", 3, 2, 0, "-")),
         # A chunk body larger than the driver's largest window (4096) is skipped, not read.
         ("png-big-text.png", png(ihdr(3, 2), text, grey_3x2, IEND), ("png", 3, 2, 0, "-")),
+        # Pillow (PngImagePlugin) decodes it: it reads every chunk up to IDAT, IHDR anywhere.
         ("png-ihdr-not-first.png", png(png_chunk(b"tEXt", b"Title\x00x"), ihdr(3, 2), grey_3x2, IEND),
-         ("png", 0, 0, 0, "malformed")),
+         ("png", 3, 2, 0, "-", LENIENT)),
+        # Pillow cannot decode it either. The chunk before IDAT was skipped with a note.
+        ("png-idat-before-ihdr.png", png(png_chunk(b"tEXt", b"Title\x00x"), grey_3x2, ihdr(3, 2), IEND),
+         ("png", 0, 0, 0, "malformed", LENIENT)),
         ("png-ihdr-length-12.png",
          png(png_chunk(b"IHDR", struct.pack(">IIBBBB", 3, 2, 8, 0, 0, 0)), grey_3x2, IEND),
          ("png", 0, 0, 0, "malformed")),
+        # Pillow decodes these three: it reads the first 13 bytes of IHDR, ignores the compression
+        # method byte and takes any interlace method but 0 for Adam7; libpng refuses them.
+        ("png-ihdr-length-14.png", png(ihdr(3, 2, extra=b"\x00"), grey_3x2, IEND),
+         ("png", 3, 2, 0, "-", LENIENT)),
+        ("png-compression-method-1.png", png(ihdr(3, 2, compression=1), grey_3x2, IEND),
+         ("png", 3, 2, 0, "-", LENIENT)),
+        ("png-interlace-method-2.png", png(ihdr(3, 2, interlace=2), idat_grey_adam7_3x2(), IEND),
+         ("png", 3, 2, 0, "-", LENIENT)),
         ("png-bad-bit-depth.png", png(ihdr(3, 2, 3, 0), grey_3x2, IEND), ("png", 0, 0, 0, "malformed")),
         ("png-truncated-in-ihdr.png", minimal[:8 + 8 + 6], ("png", 0, 0, 0, "truncated")),
         # Header complete, input ends before IDAT: dimensions known, still truncated.
@@ -93,7 +116,10 @@ def png_cases():
         ("png-chunk-length-2-31.png",
          png(ihdr(3, 2), png_chunk(b"tEXt", b"a\x00b", length=2**31), grey_3x2, IEND),
          ("png", 3, 2, 0, "malformed")),
-        ("png-bad-chunk-type.png", png(ihdr(3, 2), png_chunk(b"t3Xt", b"a\x00b"), grey_3x2, IEND),
+        # A digit in a chunk type: Pillow decodes it (its chunk types match \w\w\w\w), libpng not.
+        ("png-chunk-type-digit.png", png(ihdr(3, 2), png_chunk(b"t3Xt", b"a\x00b"), grey_3x2, IEND),
+         ("png", 3, 2, 0, "-", LENIENT)),
+        ("png-bad-chunk-type.png", png(ihdr(3, 2), png_chunk(b"t-Xt", b"a\x00b"), grey_3x2, IEND),
          ("png", 3, 2, 0, "malformed")),
     ]
 
@@ -108,9 +134,10 @@ def bmp(dib_header, pixels):
 
 
 def info_header(size, width, height, bits=24):
-    """The BITMAPINFOHEADER fields (40 bytes) padded with zeros to `size` (masks, colour space)."""
+    """The BITMAPINFOHEADER fields (40 bytes) padded with zeros to `size` (masks, colour space),
+    or cut to `size` when it is smaller."""
     fields = struct.pack("<IiiHHIIiiII", size, width, height, 1, bits, 0, 0, 2835, 2835, 0, 0)
-    return fields + b"\x00" * (size - len(fields))
+    return (fields + b"\x00" * max(0, size - len(fields)))[:size]
 
 
 def core_header(width, height):
@@ -137,7 +164,16 @@ def bmp_cases():
         ("bmp-zero-width.bmp", bmp(info_header(40, 0, 3), pixels), ("bmp", 0, 0, 0, "malformed")),
         ("bmp-core-zero-height.bmp", bmp(core_header(2, 0), pixels), ("bmp", 0, 0, 0, "malformed")),
         ("bmp-negative-width.bmp", bmp(info_header(40, -2, 3), pixels), ("bmp", 0, 0, 0, "malformed")),
-        ("bmp-unknown-dib-size.bmp", bmp(struct.pack("<IiiHHI", 20, 2, 3, 1, 24, 0), pixels),
+        # OS/2 2.x allows its header's first 16 bytes alone, the other fields 0. ImageMagick reads
+        # the bytes after it as those fields: it decodes this file, whose pixels are 0.
+        ("bmp-os2-16.bmp", bmp(info_header(16, 2, 3), bytes(len(pixels))), ("bmp", 2, 3, 0, "-")),
+        # A size of no BMP version: ImageMagick reads it as a BITMAPINFOHEADER and decodes it.
+        ("bmp-dib-size-20.bmp", bmp(info_header(20, 2, 3), bytes(len(pixels))),
+         ("bmp", 2, 3, 0, "-", LENIENT)),
+        ("bmp-dib-size-100.bmp", bmp(info_header(100, 2, 3), pixels),
+         ("bmp", 2, 3, 0, "-", LENIENT)),
+        # Above 124 ImageMagick refuses the header ("improper image header"), as does everyone.
+        ("bmp-unknown-dib-size.bmp", bmp(info_header(125, 2, 3), pixels),
          ("bmp", 0, 0, 0, "malformed")),
         ("bmp-truncated.bmp", bmp(info_header(40, 2, 3), pixels)[:14 + 4 + 6], ("bmp", 0, 0, 0, "truncated")),
     ]
@@ -226,13 +262,15 @@ def main():
     rows = []
     for name, data, expected in png_cases() + bmp_cases() + webp_cases():
         fmt, width, height, orientation, error = expected[:5]
-        animated = "1" if expected[5:] == (ANIMATED,) else "0"
+        animated = "1" if ANIMATED in expected[5:] else "0"
+        lenient = "1" if LENIENT in expected[5:] else "0"
         with open(os.path.join(HERE, name), "wb") as out:
             out.write(data)
-        rows.append((name, fmt, str(width), str(height), str(orientation), animated, error))
+        rows.append((name, fmt, str(width), str(height), str(orientation), animated, error,
+                     lenient))
     with open(os.path.join(HERE, "png_bmp_webp.tsv"), "w", encoding="ascii") as out:
         out.write("# Written by make_png_bmp_webp.py: what probe_memory reports for each crafted file.\n")
-        out.write("# file\tformat\twidth\theight\torientation\tanimated\terror\n")
+        out.write("# file\tformat\twidth\theight\torientation\tanimated\terror\tlenient\n")
         for row in rows:
             out.write("\t".join(row) + "\n")
 
