@@ -254,6 +254,7 @@ void Checker::State::check_local(Job& job) const {
       break;
     case CheckInput::Kind::failed:
       record.probe.error = job.input.failure;
+      kind = SourceKind::none;
       break;
     case CheckInput::Kind::url:
       break;  // never queued here
