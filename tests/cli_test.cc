@@ -45,8 +45,19 @@ fs::path facegate_exe() {
 
 fs::path source_root() { return facegate::test::source_root(); }
 
+// True when `variable` ("NAME=value") sets one of the names of `env`'s entries.
+bool named_in(std::string_view variable, const std::vector<std::string>& env) {
+  const std::string_view name = variable.substr(0, variable.find('='));
+  return std::any_of(env.begin(), env.end(), [name](const std::string& entry) {
+    return std::string_view(entry).substr(0, entry.find('=')) == name;
+  });
+}
+
 // Runs facegate with `args`, `stdin_text` on its standard input and `env` added to the
-// environment (DASHSCOPE_* removed unless given), capturing stdout, stderr and the exit code.
+// environment (DASHSCOPE_* and XDG_STATE_HOME removed unless given; HOME an empty directory
+// unless given), capturing stdout, stderr and the exit code. An inherited variable is dropped,
+// not shadowed, when it is set again: getenv() finds the first of two, so an inherited HOME
+// would make the default ledger the user's own (~/.local/state/facegate/ledger.sqlite3).
 Run run(const std::vector<std::string>& args, const std::string& stdin_text = {},
         const std::vector<std::string>& env = {}) {
   TempDir dir("facegate-cli-");
@@ -57,15 +68,18 @@ Run run(const std::vector<std::string>& args, const std::string& stdin_text = {}
   std::vector<char*> c_argv;
   for (auto& a : argv) c_argv.push_back(a.data());
   c_argv.push_back(nullptr);
+  std::vector<std::string> own{"HOME=" + dir.path().string()};  // no ~/.dashscope/api_key
+  if (named_in(own.front(), env)) own.clear();
+  own.insert(own.end(), env.begin(), env.end());
   std::vector<std::string> environment;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view variable(*e);
-    if (variable.rfind("DASHSCOPE_", 0) != 0 && variable.rfind("XDG_STATE_HOME=", 0) != 0) {
+    if (variable.rfind("DASHSCOPE_", 0) != 0 && variable.rfind("XDG_STATE_HOME=", 0) != 0 &&
+        !named_in(variable, own)) {
       environment.emplace_back(*e);
     }
   }
-  environment.push_back("HOME=" + dir.path().string());  // no ~/.dashscope/api_key
-  environment.insert(environment.end(), env.begin(), env.end());
+  environment.insert(environment.end(), own.begin(), own.end());
   std::vector<char*> c_env;
   for (auto& e : environment) c_env.push_back(e.data());
   c_env.push_back(nullptr);
@@ -839,6 +853,35 @@ TEST_CASE("ledger: a corrupt or unusable ledger file is a clear error and is lef
   CHECK(service.admitted_images().empty());
 }
 
+TEST_CASE("ledger: by default $XDG_STATE_HOME/facegate, else ~/.local/state/facegate; --no-ledger") {
+  PassingImages images(1);
+  facegate::test::NginxServer nginx(images.dir.path());
+  FakeService service(kLedgerKey);
+  TempDir home("facegate-ledger-home-"), state("facegate-ledger-state-");
+  const std::string list = nginx.url("/" + images.names[0]) + "\n";
+  const std::vector<std::string> check{"check", "--json", "--model", "wan2.2-s2v-detect",
+                                       "--allow-private-network", "--base-url",
+                                       service.base_url(), "-"};
+  const std::string key = "DASHSCOPE_API_KEY=" + kLedgerKey;
+  const fs::path under_home = home.path() / ".local" / "state" / "facegate" / "ledger.sqlite3";
+  run(check, list, {key, "HOME=" + home.path().string()});
+  CHECK(fs::exists(under_home));
+  const Run report = run({"ledger", "--json"}, {}, {"HOME=" + home.path().string()});
+  CHECK(report.out.find("\"calls\":1,") != std::string::npos);
+
+  run(check, list, {key, "HOME=" + home.path().string(), "XDG_STATE_HOME=" + state.path().string()});
+  CHECK(fs::exists(state.path() / "facegate" / "ledger.sqlite3"));
+  CHECK(service.admitted_images().size() == 2);  // a new ledger knows no answer
+
+  std::vector<std::string> no_ledger = check;
+  no_ledger.insert(no_ledger.end() - 1, "--no-ledger");
+  fs::remove_all(home.path() / ".local");
+  const Run without = run(no_ledger, list, {key, "HOME=" + home.path().string()});
+  CHECK(field(without.lines().at(0), "remote").find("\"cached\":false") != std::string::npos);
+  CHECK_FALSE(fs::exists(home.path() / ".local"));
+  CHECK(service.admitted_images().size() == 3);
+}
+
 TEST_CASE("ledger: runs killed with SIGKILL, then re-run, never pay twice for an image") {
   PassingImages images(12);
   facegate::test::NginxServer nginx(images.dir.path());
@@ -947,7 +990,7 @@ TEST_CASE("online check: an input fault that the rules let through costs nothing
     CAPTURE(way.outcome);
     FakeService service(key, {"--input-fault", way.outcome});
     const Run r = run({"check", "--json", "--rules", rules.string(), "--model",
-                       "wan2.2-s2v-detect", "--no-ledger", "--allow-private-network", "--base-url",
+                       "wan2.2-s2v-detect", "--allow-private-network", "--base-url",
                        service.base_url(), "-"},
                       list, {"DASHSCOPE_API_KEY=" + key});
     CHECK(r.exit_code == 1);
