@@ -53,18 +53,16 @@ bool named_in(std::string_view variable, const std::vector<std::string>& env) {
   });
 }
 
-// Runs facegate with `args`, `stdin_text` on its standard input and `env` added to the
-// environment (DASHSCOPE_* and XDG_STATE_HOME removed unless given; HOME an empty directory
+// Runs `argv` (argv[0] a path; run() below: facegate) with `stdin_text` on its standard input
+// and `env` added to the environment (DASHSCOPE_* and XDG_STATE_HOME removed unless given; HOME an empty directory
 // unless given), capturing stdout, stderr and the exit code. An inherited variable is dropped,
 // not shadowed, when it is set again: getenv() finds the first of two, so an inherited HOME
 // would make the default ledger the user's own (~/.local/state/facegate/ledger.sqlite3).
-Run run(const std::vector<std::string>& args, const std::string& stdin_text = {},
-        const std::vector<std::string>& env = {}) {
+Run run_program(std::vector<std::string> argv, const std::string& stdin_text = {},
+                const std::vector<std::string>& env = {}) {
   TempDir dir("facegate-cli-");
   const fs::path in = dir.path() / "in", out = dir.path() / "out", err = dir.path() / "err";
   facegate::test::write_text(in, stdin_text);
-  std::vector<std::string> argv{facegate_exe().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> c_argv;
   for (auto& a : argv) c_argv.push_back(a.data());
   c_argv.push_back(nullptr);
@@ -103,6 +101,20 @@ Run run(const std::vector<std::string>& args, const std::string& stdin_text = {}
   result.out = facegate::test::read_text(out);
   result.err = facegate::test::read_text(err);
   return result;
+}
+
+// Runs facegate with `args`, as run_program does.
+Run run(const std::vector<std::string>& args, const std::string& stdin_text = {},
+        const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{facegate_exe().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(std::move(argv), stdin_text, env);
+}
+
+// Runs the bash `script` with facegate's path as $1 (for process substitution, pipes and
+// redirections), as run_program does.
+Run run_bash(const std::string& script, const std::vector<std::string>& env = {}) {
+  return run_program({"/bin/bash", "-c", script, "bash", facegate_exe().string()}, {}, env);
 }
 
 std::string example(std::string_view name) { return (source_root() / "examples" / name).string(); }
@@ -705,6 +717,65 @@ TEST_CASE("SIGINT mid-run: every answered call has its record, nothing is sent a
     CHECK(call.status == 200);
     CHECK(recorded_as_passed.count(call.image_url) == 1);
   }
+}
+
+TEST_CASE("streams among the inputs: process substitution, a pipe as /dev/stdin, a silent FIFO") {
+  const std::string portrait = example("portrait-640x800.jpg");
+  // <(cat x.jpg) is a pipe: read from its start (before: "io: Illegal seek").
+  const Run substituted = run_bash("\"$1\" probe --json <(cat '" + portrait + "')");
+  CHECK(substituted.exit_code == 0);
+  REQUIRE(substituted.lines().size() == 1);
+  CHECK(field(substituted.lines()[0], "width") == "640");
+  CHECK(field(substituted.lines()[0], "height") == "800");
+
+  const Run piped = run_bash("cat '" + portrait + "' | \"$1\" probe --json /dev/stdin");
+  CHECK(piped.exit_code == 0);
+  REQUIRE(piped.lines().size() == 1);
+  CHECK(field(piped.lines()[0], "width") == "640");
+
+  // A FIFO nobody writes: one io error record after --read-timeout, the other inputs answered.
+  TempDir dir("facegate-cli-fifo-");
+  const fs::path fifo = dir.path() / "silent.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const Run silent = run({"probe", "--json", "--read-timeout", "0.5", fifo.string(), portrait});
+  CHECK(silent.exit_code == 1);
+  const std::vector<std::string> lines = silent.lines();
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].find("\"code\":\"io\"") != std::string::npos);
+  CHECK(lines[0].find("within 500 ms") != std::string::npos);
+  CHECK(field(lines[1], "width") == "640");
+}
+
+TEST_CASE("a full disk: records that cannot be written are an error, exit 3") {
+  const Run full = run_bash("\"$1\" probe --json '" + example("portrait-640x800.jpg") +
+                            "' > /dev/full");
+  CHECK(full.exit_code == 3);
+  CHECK(full.err.find("cannot write") != std::string::npos);
+  const Run table = run_bash("\"$1\" check --offline --model wan2.2-s2v-detect '" +
+                             example("portrait-640x800.jpg") + "' > /dev/full");
+  CHECK(table.exit_code == 3);
+}
+
+TEST_CASE("an API key file that is a directory says so; one from a pipe works") {
+  TempDir dir("facegate-cli-key-");
+  fs::copy_file(example("portrait-640x800.jpg"), dir.path() / "portrait.jpg");
+  facegate::test::NginxServer nginx(dir.path());
+  const std::string args = " check --dry-run --allow-private-network --model wan2.2-s2v-detect " +
+                           nginx.url("/portrait.jpg");
+  for (const bool dry_run : {true, false}) {
+    CAPTURE(dry_run);
+    std::vector<std::string> argv{"check", "--model", "wan2.2-s2v-detect",
+                                  example("portrait-640x800.jpg")};
+    if (dry_run) argv.insert(argv.begin() + 1, "--dry-run");
+    const Run directory = run(argv, {}, {"DASHSCOPE_API_KEY_FILE_PATH=" + dir.path().string()});
+    CHECK(directory.err.find("is a directory, not a key file") != std::string::npos);
+  }
+  const Run piped =
+      run_bash("DASHSCOPE_API_KEY_FILE_PATH=<(echo sk-piped-key-51e0) \"$1\"" + args);
+  CHECK(piped.exit_code == 0);
+  CHECK(piped.out.find("Authorization: Bearer sk-***") != std::string::npos);
+  CHECK(piped.err.find("no API key") == std::string::npos);
+  CHECK(piped.out.find("piped-key") == std::string::npos);
 }
 
 // ---------------------------------------------------------------------------------------------
