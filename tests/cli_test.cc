@@ -778,6 +778,33 @@ TEST_CASE("an API key file that is a directory says so; one from a pipe works") 
   CHECK(piped.out.find("piped-key") == std::string::npos);
 }
 
+TEST_CASE("the detector's base URL must be http(s); each reason a call was not sent is said once") {
+  const std::string portrait = example("portrait-640x800.jpg");
+  for (const char* mode : {"--dry-run", "--no-ledger"}) {
+    CAPTURE(mode);
+    const Run schemeless = run({"check", mode, "--model", "wan2.2-s2v-detect", "--base-url",
+                                "dashscope.aliyuncs.com/api/v1", portrait},
+                               {}, {"DASHSCOPE_API_KEY=sk-facegate-base-url-1"});
+    CHECK(schemeless.exit_code == 2);
+    CHECK(schemeless.out.empty());
+    CHECK(schemeless.err.find("is not an http:// or https:// URL") != std::string::npos);
+  }
+  const Run from_env = run({"check", "--no-ledger", "--model", "wan2.2-s2v-detect", portrait}, {},
+                           {"DASHSCOPE_API_KEY=sk-facegate-base-url-1",
+                            "DASHSCOPE_HTTP_BASE_URL=ftp://127.0.0.1/api/v1"});
+  CHECK(from_env.exit_code == 2);
+
+  // Online with three local files: three records say not_sent, stderr says why once.
+  const Run local = run({"check", "--no-ledger", "--model", "wan2.2-s2v-detect", "--base-url",
+                         "http://127.0.0.1:9/api/v1", portrait, portrait, portrait},
+                        {}, {"DASHSCOPE_API_KEY=sk-facegate-base-url-1"});
+  CHECK(local.lines().size() == 4);  // the table's header and three rows
+  const std::string notice = "facegate: a detector call was not sent: a local file cannot be sent";
+  const std::size_t first = local.err.find(notice);
+  CHECK(first != std::string::npos);
+  CHECK(local.err.find(notice, first + 1) == std::string::npos);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The ledger end to end (README, "The ledger"): the CLI online against the fake service.
 

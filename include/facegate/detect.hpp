@@ -70,6 +70,10 @@ inline constexpr std::string_view kDefaultDashScopeBaseUrl =
 /// kDefaultDashScopeBaseUrl; without a trailing '/'.
 std::string dashscope_base_url(std::string_view explicit_url = {});
 
+/// Why `base_url` cannot be the detector's base URL (it does not start with http:// or
+/// https://, e.g. `dashscope.aliyuncs.com/api/v1`); empty when it can.
+std::string base_url_problem(std::string_view base_url);
+
 // ---------------------------------------------------------------------------------------------
 // The request
 
@@ -214,6 +218,8 @@ struct DetectOptions {
   /// Honour http_proxy / https_proxy / all_proxy / no_proxy; ignored otherwise
   /// (docs/design.md#remote-side).
   bool use_environment_proxy = false;
+  /// A PEM file of CA certificates to trust instead of the system's, as FetchOptions::ca_file.
+  std::string ca_file;
   /// The User-Agent header.
   std::string user_agent = "facegate/0.1";
 };

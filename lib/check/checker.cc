@@ -640,6 +640,10 @@ CheckerResult Checker::create(CheckerOptions options, RecordCallback on_record) 
       return {nullptr, "unknown model '" + state->options.model + "'"};
     }
   }
+  if (state->options.remote != RemoteMode::offline) {
+    const std::string problem = base_url_problem(dashscope_base_url(state->options.detect.base_url));
+    if (!problem.empty()) return {nullptr, problem};
+  }
   if (state->options.remote == RemoteMode::online && state->options.key.empty()) {
     return {nullptr, "online mode needs an API key"};
   }

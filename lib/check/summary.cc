@@ -112,7 +112,7 @@ std::string summary_text(const CheckSummary& s, bool probe_only) {
     if (s.online) {
       text += "remote calls: " + std::to_string(s.remote_calls) + ", passed: " +
               std::to_string(s.remote_passed) + ", billed: " + std::to_string(s.billed) +
-              ", cost: " + detail::money_text(s.cost) +
+              ", cost: " + (s.billed == 0 ? std::string("0") : detail::money_text(s.cost)) +
               ", possibly billed: " + std::to_string(s.possibly_billed) +
               ", reused from the ledger: " + std::to_string(s.reused) + '\n';
       if (s.budget_exhausted > 0) {

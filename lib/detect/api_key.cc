@@ -178,4 +178,9 @@ std::string dashscope_base_url(std::string_view explicit_url) {
   return std::string(url);
 }
 
+std::string base_url_problem(std::string_view base_url) {
+  if (base_url.starts_with("http://") || base_url.starts_with("https://")) return {};
+  return "the base URL '" + std::string(base_url) + "' is not an http:// or https:// URL";
+}
+
 }  // namespace facegate

@@ -16,6 +16,7 @@
 #include "facegate/detect.hpp"
 #include "facegate/fetch.hpp"
 #include "net/loop.hpp"
+#include "net/safe_transfer.hpp"
 
 namespace facegate {
 namespace {
@@ -27,10 +28,6 @@ std::string short_description(const DetectResult& result) {
   if (result.http_status != 0) text += " HTTP " + std::to_string(result.http_status);
   if (!result.code.empty()) text += " " + result.code;
   return text;
-}
-
-bool is_http_url(std::string_view url) {
-  return url.starts_with("http://") || url.starts_with("https://");
 }
 
 // A refusal of the model itself, whatever the image (docs/service.md#request-failures): a
@@ -317,9 +314,10 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
 
   // -- setting up a job ------------------------------------------------------------------
 
-  bool configure(Job& job) {
+  // Sets up the job's easy handle; returns why it could not be, or "".
+  std::string configure(Job& job) {
     job.easy = curl_easy_init();
-    if (job.easy == nullptr) return false;
+    if (job.easy == nullptr) return "libcurl could not be set up";
     const std::string authorization = "Authorization: Bearer " + std::string(key.reveal());
     job.headers = curl_slist_append(job.headers, authorization.c_str());
     for (const auto& header : job.request.headers) {
@@ -327,25 +325,32 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     }
     job.headers = curl_slist_append(job.headers, "Expect:");  // no 100-continue round trip
     CURL* easy = job.easy;
-    curl_easy_setopt(easy, CURLOPT_URL, job.request.url.c_str());
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job.headers);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(job.request.body.size()));
-    curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, job.request.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, options.user_agent.c_str());
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(options.connect_timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.request_timeout.count()));
-    if (!options.use_environment_proxy) curl_easy_setopt(easy, CURLOPT_PROXY, "");
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_answer);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &job);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job.error_text);
-    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prerequest);
-    curl_easy_setopt(easy, CURLOPT_PREREQDATA, &job);
-    return true;
+    // The fetcher's settings (TLS verification, CA file, connect timeout, no proxy unless
+    // asked), then what differs for the detector: no redirects, no low-speed limit (the
+    // service may think for a while before it answers), the overall request timeout.
+    FetchOptions transfer;
+    transfer.connect_timeout = options.connect_timeout;
+    transfer.use_environment_proxy = options.use_environment_proxy;
+    transfer.ca_file = options.ca_file;
+    transfer.user_agent = options.user_agent;
+    CURLcode code = detail::set_safe_transfer_options(easy, transfer, 0);
+    auto set = [&](CURLoption option, auto value) {
+      if (code == CURLE_OK) code = curl_easy_setopt(easy, option, value);
+    };
+    set(CURLOPT_URL, job.request.url.c_str());
+    set(CURLOPT_FOLLOWLOCATION, 0L);
+    set(CURLOPT_LOW_SPEED_LIMIT, 0L);
+    set(CURLOPT_HTTPHEADER, job.headers);
+    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(job.request.body.size()));
+    set(CURLOPT_COPYPOSTFIELDS, job.request.body.c_str());
+    set(CURLOPT_TIMEOUT_MS, static_cast<long>(options.request_timeout.count()));
+    set(CURLOPT_WRITEFUNCTION, collect_answer);
+    set(CURLOPT_WRITEDATA, &job);
+    set(CURLOPT_ERRORBUFFER, job.error_text);
+    set(CURLOPT_PREREQFUNCTION, on_prerequest);
+    set(CURLOPT_PREREQDATA, &job);
+    if (code == CURLE_OK) return {};
+    return std::string("libcurl could not be set up: ") + curl_easy_strerror(code);
   }
 
   /// Called by libcurl when a connection is ready, before the request is written on it. A
@@ -372,8 +377,8 @@ void DetectClient::submit(const ModelRules& model, std::string image_url,
     return state.refuse(on_done,
                         "no API key: set DASHSCOPE_API_KEY or DASHSCOPE_API_KEY_FILE_PATH");
   }
-  if (!is_http_url(state.base)) {
-    return state.refuse(on_done, "the base URL " + state.base + " is not an http(s) URL");
+  if (std::string problem = base_url_problem(state.base); !problem.empty()) {
+    return state.refuse(on_done, std::move(problem));
   }
   State::Lane& lane = state.lane_for(model);
   if (lane.refused) return state.refuse(on_done, *lane.refused);
@@ -386,7 +391,9 @@ void DetectClient::submit(const ModelRules& model, std::string image_url,
   job->answer_cap = state.options.max_response_bytes;
   job->lane = &lane;
   job->state = &state;
-  if (!state.configure(*job)) return state.refuse(job->on_done, "libcurl could not be set up");
+  if (std::string problem = state.configure(*job); !problem.empty()) {
+    return state.refuse(job->on_done, std::move(problem));
+  }
   ++state.pending;
   state.enqueue(job);
 }

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "commands.hpp"
@@ -407,6 +408,21 @@ bool set_ledger_options(RunOptions& options) {
   return true;
 }
 
+// Says on stderr, once each, why detector calls were not sent (records say it per input).
+class NotSentNotices {
+ public:
+  void note(const CheckRecord& record) {
+    if (!record.remote || record.remote->outcome != DetectOutcome::not_sent) return;
+    const std::string& why = record.remote->detail;
+    if (why.empty() || said_.size() >= kMostReasons || !said_.insert(why).second) return;
+    std::cerr << "facegate: a detector call was not sent: " << why << '\n';
+  }
+
+ private:
+  static constexpr std::size_t kMostReasons = 32;  // a bound, whatever the records say
+  std::set<std::string> said_;
+};
+
 }  // namespace
 
 int run_inputs(RunOptions options) {
@@ -422,12 +438,15 @@ int run_inputs(RunOptions options) {
   checker_options.file.stream_timeout =
       std::chrono::milliseconds(static_cast<long long>(options.read_timeout_seconds * 1000));
   checker_options.detect.use_environment_proxy = checker_options.fetch.use_environment_proxy;
+  checker_options.detect.ca_file = checker_options.fetch.ca_file;
   choose_remote_mode(options);
   if (!options.probe_only && !set_ledger_options(options)) return kExitUsage;
 
   InputReader reader(options.inputs, options.input_format);
   RecordWriter writer(options, stdout);
+  NotSentNotices not_sent;
   CheckerResult made = Checker::create(checker_options, [&](CheckRecord record) {
+    not_sent.note(record);
     writer.add(std::move(record));
   });
   if (!made.ok()) {
