@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli_run.hpp"
 #include "servers/test_servers.hpp"
 
 namespace fs = std::filesystem;
@@ -25,83 +26,8 @@ using facegate::test::TempDir;
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string out, err;
-  std::vector<std::string> lines() const {
-    std::vector<std::string> result;
-    std::istringstream in(out);
-    for (std::string line; std::getline(in, line);) result.push_back(line);
-    return result;
-  }
-};
-
-fs::path facegate_exe() {
-  const char* exe = std::getenv("FACEGATE_EXE");
-  REQUIRE(exe != nullptr);
-  return exe;
-}
-
-fs::path source_root() { return facegate::test::source_root(); }
-
-// Runs facegate with `args`, `stdin_text` on its standard input and `env` added to the
-// environment (DASHSCOPE_* removed unless given), capturing stdout, stderr and the exit code.
-Run run(const std::vector<std::string>& args, const std::string& stdin_text = {},
-        const std::vector<std::string>& env = {}) {
-  TempDir dir("facegate-cli-");
-  const fs::path in = dir.path() / "in", out = dir.path() / "out", err = dir.path() / "err";
-  facegate::test::write_text(in, stdin_text);
-  std::vector<std::string> argv{facegate_exe().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> c_argv;
-  for (auto& a : argv) c_argv.push_back(a.data());
-  c_argv.push_back(nullptr);
-  std::vector<std::string> environment;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string_view variable(*e);
-    if (variable.rfind("DASHSCOPE_", 0) != 0 && variable.rfind("XDG_STATE_HOME=", 0) != 0) {
-      environment.emplace_back(*e);
-    }
-  }
-  environment.push_back("HOME=" + dir.path().string());  // no ~/.dashscope/api_key
-  environment.insert(environment.end(), env.begin(), env.end());
-  std::vector<char*> c_env;
-  for (auto& e : environment) c_env.push_back(e.data());
-  c_env.push_back(nullptr);
-
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd_in = ::open(in.c_str(), O_RDONLY);
-    const int fd_out = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int fd_err = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(fd_in, 0);
-    ::dup2(fd_out, 1);
-    ::dup2(fd_err, 2);
-    ::execve(c_argv[0], c_argv.data(), c_env.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  Run result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = facegate::test::read_text(out);
-  result.err = facegate::test::read_text(err);
-  return result;
-}
-
-std::string example(std::string_view name) { return (source_root() / "examples" / name).string(); }
-
-// The value of key `key` in the JSON object `line` as text (strings unquoted), for checks.
-std::string field(const std::string& line, std::string_view key) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  REQUIRE(parser.parse(line).get(doc) == simdjson::SUCCESS);
-  simdjson::dom::element value;
-  if (doc.at_key(key).get(value) != simdjson::SUCCESS) return "<missing>";
-  if (value.is_string()) return std::string(value.get_string().value());
-  return simdjson::minify(value);
-}
+using namespace facegate::test::cli;
+using facegate::test::source_root;
 
 }  // namespace
 
