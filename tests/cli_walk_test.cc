@@ -91,16 +91,29 @@ std::vector<std::pair<std::string, std::string>> sources_and_errors(const Run& r
 
 using Expected = std::vector<std::pair<std::string, std::string>>;
 
-// The records of the tree without following links.
-Expected unfollowed(const Tree& tree) {
-  return {{tree.at("B.jpg"), ""},
-          {tree.at("a/inner.png"), ""},
-          {tree.at("a.jpg"), ""},
-          {tree.at("locked"), "io"},
-          {tree.at("nest/d1/d2/deep.bmp"), ""},
-          {tree.at("notes.txt"), "unsupported_format"},
-          {tree.at("unreadable.jpg"), "io"}};
+// The tree's records in the documented order: the path below the root, the error code, and
+// whether only --follow-symlinks gives the record.
+struct TreeRecord {
+  std::string_view relative, error;
+  bool followed_only;
+};
+constexpr TreeRecord kTreeRecords[] = {
+    {"B.jpg", "", false},     {"a/inner.png", "", false},          {"a.jpg", "", false},
+    {"link.jpg", "", true},   {"locked", "io", false},             {"loop", "io", true},
+    {"nest/d1/d2/deep.bmp", "", false},                            {"nest/up", "io", true},
+    {"notes.txt", "unsupported_format", false},                    {"unreadable.jpg", "io", false}};
+
+Expected tree_records(const Tree& tree, bool follow_symlinks) {
+  Expected records;
+  for (const TreeRecord& record : kTreeRecords) {
+    if (follow_symlinks || !record.followed_only) {
+      records.emplace_back(tree.at(record.relative), std::string(record.error));
+    }
+  }
+  return records;
 }
+
+Expected unfollowed(const Tree& tree) { return tree_records(tree, false); }
 
 Run walk(const std::vector<std::string>& args, const std::string& stdin_text = {}) {
   return run(args, stdin_text, {}, /*without_dac_override=*/true);
@@ -162,6 +175,26 @@ std::vector<std::string> check_args(std::vector<std::string> extra, const std::v
   return args;
 }
 
+// What every record of a --deep run should say: the finding `code` at `severity` ("" = no such
+// finding), and `outcome` as deep_outcome ("<missing>": no deep keys).
+struct DeepExpectation {
+  int exit_code;
+  std::string decision, outcome, code, severity;
+};
+
+void check_deep_run(const Run& r, std::size_t count, const DeepExpectation& expected) {
+  CHECK(r.exit_code == expected.exit_code);
+  REQUIRE(r.lines().size() == count);
+  for (const std::string& line : r.lines()) {
+    INFO(line);
+    CHECK(field(line, "decision") == expected.decision);
+    CHECK(field(line, "deep_outcome") == expected.outcome);
+    CHECK(field(line, "deep") == (expected.outcome == "<missing>" ? "<missing>" : "true"));
+    CHECK((field(line, "deep_us") == "<missing>") == (expected.outcome == "<missing>"));
+    CHECK(severity_of(line, expected.code) == expected.severity);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("probe DIR: the regular files in name order, depth first; links not followed") {
@@ -180,16 +213,8 @@ TEST_CASE("--follow-symlinks: links to files are walked, each loop is one io rec
   const Tree tree;
   const Run r = walk({"probe", "--json", "--follow-symlinks", tree.root()});
   CHECK(r.exit_code == 1);
-  const Expected expected{{tree.at("B.jpg"), ""},
-                          {tree.at("a/inner.png"), ""},
-                          {tree.at("a.jpg"), ""},
-                          {tree.at("link.jpg"), ""},
-                          {tree.at("locked"), "io"},
-                          {tree.at("loop"), "io"},
-                          {tree.at("nest/d1/d2/deep.bmp"), ""},
-                          {tree.at("nest/up"), "io"},
-                          {tree.at("notes.txt"), "unsupported_format"},
-                          {tree.at("unreadable.jpg"), "io"}};
+  const Expected expected = tree_records(tree, true);
+  REQUIRE(expected.size() == 10);
   CHECK(sources_and_errors(r) == expected);
   for (const std::string& line : r.lines()) {
     const std::string source = field(line, "source");
@@ -256,59 +281,23 @@ TEST_CASE("--deep: corpus images cut inside their image data are image.corrupt")
   std::vector<fs::path> cuts;
   for (const fs::path& sample : corpus_samples()) cuts.push_back(cut_copy(sample, dir.path()));
 
-  const Run header_only = run(check_args({}, cuts));
-  CHECK(header_only.exit_code == 0);  // the headers are intact
-  REQUIRE(header_only.lines().size() == cuts.size());
-  for (const std::string& line : header_only.lines()) {
-    CHECK(field(line, "decision") == "pass");
-    CHECK(field(line, "deep") == "<missing>");
-    CHECK(severity_of(line, "image.corrupt").empty());
-  }
-
+  // The headers are intact: without --deep the cuts pass, with no deep keys.
+  check_deep_run(run(check_args({}, cuts)), cuts.size(), {0, "pass", "<missing>", "image.corrupt", ""});
+  // A warning: the service's decoder may be more lenient.
   const Run deep = run(check_args({"--deep"}, cuts));
-  CHECK(deep.exit_code == 0);  // a warning: the service's decoder may be more lenient
-  REQUIRE(deep.lines().size() == cuts.size());
-  for (const std::string& line : deep.lines()) {
-    INFO(line);
-    CHECK(field(line, "decision") == "pass");
-    CHECK(severity_of(line, "image.corrupt") == "warn");
-    CHECK(field(line, "deep") == "true");
-    CHECK(field(line, "deep_outcome") == "corrupt");
-    CHECK(field(line, "deep_us") != "null");
-  }
+  check_deep_run(deep, cuts.size(), {0, "pass", "corrupt", "image.corrupt", "warn"});
   CHECK(deep.err.find("deep check: 4 images, 4 corrupt (image.corrupt)") != std::string::npos);
-
-  const Run strict = run(check_args({"--deep", "--strict"}, cuts));
-  CHECK(strict.exit_code == 1);
-  REQUIRE(strict.lines().size() == cuts.size());
-  for (const std::string& line : strict.lines()) {
-    CHECK(field(line, "decision") == "reject");
-    CHECK(severity_of(line, "image.corrupt") == "reject");
-  }
+  check_deep_run(run(check_args({"--deep", "--strict"}, cuts)), cuts.size(),
+                 {1, "reject", "corrupt", "image.corrupt", "reject"});
 }
 
 TEST_CASE("--deep: intact corpus images pass; --max-pixels refuses larger ones unread") {
   const std::vector<fs::path> samples = corpus_samples();
-  const Run deep = run(check_args({"--deep", "--strict"}, samples));
-  CHECK(deep.exit_code == 0);
-  REQUIRE(deep.lines().size() == samples.size());
-  for (const std::string& line : deep.lines()) {
-    INFO(line);
-    CHECK(field(line, "decision") == "pass");
-    CHECK(field(line, "deep_outcome") == "ok");
-    CHECK(severity_of(line, "image.corrupt").empty());
-  }
-
-  // Every sample has at least 400 x 400 pixels.
-  const Run bounded = run(check_args({"--deep", "--strict", "--max-pixels", "100000"}, samples));
-  CHECK(bounded.exit_code == 0);  // not decoded is no fault of the image
-  REQUIRE(bounded.lines().size() == samples.size());
-  for (const std::string& line : bounded.lines()) {
-    INFO(line);
-    CHECK(field(line, "decision") == "pass");
-    CHECK(field(line, "deep_outcome") == "refused");
-    CHECK(severity_of(line, "image.not_decoded") == "info");
-  }
+  check_deep_run(run(check_args({"--deep", "--strict"}, samples)), samples.size(),
+                 {0, "pass", "ok", "image.corrupt", ""});
+  // Every sample has at least 400 x 400 pixels; not decoded is no fault of the image.
+  check_deep_run(run(check_args({"--deep", "--strict", "--max-pixels", "100000"}, samples)),
+                 samples.size(), {0, "pass", "refused", "image.not_decoded", "info"});
 }
 
 TEST_CASE("--max-pixels and --deep-jobs need --deep") {
