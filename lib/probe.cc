@@ -164,7 +164,9 @@ void ProbeState::apply(Step next, std::uint64_t previous_offset,
 
 }  // namespace detail
 
-Probe::Probe() : state_(std::make_unique<detail::ProbeState>()) {}
+// For overwrite: the 4 KiB window buffer is not zeroed for every probe; only the bytes copied
+// into it (filled) are ever read.
+Probe::Probe() : state_(std::make_unique_for_overwrite<detail::ProbeState>()) {}
 Probe::~Probe() = default;
 Probe::Probe(Probe&&) noexcept = default;
 Probe& Probe::operator=(Probe&&) noexcept = default;

@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
 #include "facegate/probe.hpp"
+#include "formats/parser.hpp"
 
 namespace facegate {
 namespace {
@@ -24,6 +26,21 @@ Error io_error(std::string_view what, const std::filesystem::path& path, int err
   return Error{ErrorCode::io,
                std::string(what) + " " + path.string() + ": " + std::strerror(errno_value)};
 }
+
+// The reads of probe_file, into a buffer on the stack while they fit (a want is never longer
+// than kMaxWindow; min_read may be) and into one on the heap otherwise.
+class ReadBuffer {
+ public:
+  std::byte* at_least(std::size_t length) {
+    if (length <= small_.size()) return small_.data();
+    if (large_.size() < length) large_.resize(length);
+    return large_.data();
+  }
+
+ private:
+  std::array<std::byte, detail::kMaxWindow> small_;  // uninitialized: only the bytes read are looked at
+  std::vector<std::byte> large_;
+};
 
 // Closes a file descriptor on scope exit.
 struct FileDescriptor {
@@ -47,7 +64,8 @@ ProbeResult probe_memory(std::span<const std::byte> bytes) {
 
 ProbeResult probe_file(const std::filesystem::path& path, const FileProbeOptions& options) {
   ProbeResult result;
-  FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  // O_NOCTTY: a terminal named by the path does not become the process's controlling terminal.
+  FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
   if (file.fd < 0) {
     result.error = io_error("cannot open", path, errno);
     return result;
@@ -64,15 +82,15 @@ ProbeResult probe_file(const std::filesystem::path& path, const FileProbeOptions
   if (S_ISREG(st.st_mode)) result.file_size = static_cast<std::uint64_t>(st.st_size);
 
   Probe probe;
-  std::vector<std::byte> buffer;
+  ReadBuffer buffer;
   std::uint64_t bytes_read = 0;
   while (probe.status() == Status::need_more) {
     const Want want = probe.want();
     const std::size_t length = std::max(want.length, options.min_read);
-    if (buffer.size() < length) buffer.resize(length);
+    std::byte* const bytes = buffer.at_least(length);
     ssize_t n;
     do {
-      n = ::pread(file.fd, buffer.data(), length, static_cast<off_t>(want.offset));
+      n = ::pread(file.fd, bytes, length, static_cast<off_t>(want.offset));
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       result.error = io_error("cannot read", path, errno);
@@ -85,7 +103,7 @@ ProbeResult probe_file(const std::filesystem::path& path, const FileProbeOptions
     if (n == 0) {
       probe.finish();
     } else {
-      probe.feed(want.offset, std::span(buffer.data(), static_cast<std::size_t>(n)));
+      probe.feed(want.offset, std::span(bytes, static_cast<std::size_t>(n)));
     }
   }
   const std::optional<std::uint64_t> size = result.file_size;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <csignal>
 #include <sstream>
 #include <string>
@@ -264,6 +265,32 @@ class FakeService {
     port_ = std::stoi(line->substr(5));
   }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/v1"; }
+  /// One detect request the fake received.
+  struct Call {
+    std::string image_url;
+    double arrival = 0;  ///< the fake's CLOCK_MONOTONIC at arrival, in seconds
+    std::int64_t status = 0;  ///< the HTTP status it answered; 0 while unanswered
+  };
+
+  /// The detect requests received, in arrival order.
+  std::vector<Call> calls() const {
+    const Run log = run_curl("http://127.0.0.1:" + std::to_string(port_) + "/__log");
+    simdjson::dom::parser parser;
+    simdjson::dom::array entries;
+    REQUIRE(parser.parse(log.out).get(entries) == simdjson::SUCCESS);
+    std::vector<Call> result;
+    for (simdjson::dom::element entry : entries) {
+      Call call;
+      std::string_view url;
+      REQUIRE(entry["image_url"].get_string().get(url) == simdjson::SUCCESS);
+      call.image_url = url;
+      REQUIRE(entry["t"].get_double().get(call.arrival) == simdjson::SUCCESS);
+      if (entry["status"].get_int64().get(call.status) != simdjson::SUCCESS) call.status = 0;
+      result.push_back(std::move(call));
+    }
+    return result;
+  }
+
   // The image URLs of the detect requests received, in arrival order.
   std::vector<std::string> requested_images() const { return images_logged(false); }
 
@@ -273,27 +300,16 @@ class FakeService {
 
  private:
   std::vector<std::string> images_logged(bool admitted_only) const {
-    const Run log = run_curl("http://127.0.0.1:" + std::to_string(port_) + "/__log");
-    simdjson::dom::parser parser;
-    simdjson::dom::array entries;
-    REQUIRE(parser.parse(log.out).get(entries) == simdjson::SUCCESS);
     std::vector<std::string> urls;
-    for (simdjson::dom::element entry : entries) {
-      std::string_view url;
-      REQUIRE(entry["image_url"].get_string().get(url) == simdjson::SUCCESS);
-      std::int64_t status = 0;
-      if (admitted_only && entry["status"].get_int64().get(status) == simdjson::SUCCESS &&
-          status == 429) {
-        continue;
-      }
-      urls.emplace_back(url);
+    for (const Call& call : calls()) {
+      if (!admitted_only || call.status != 429) urls.push_back(call.image_url);
     }
     return urls;
   }
 
  private:
   static std::vector<std::string> command(std::string key, std::vector<std::string> options) {
-    std::vector<std::string> argv{facegate::test::find_program({"python3"}).string(),
+    std::vector<std::string> argv{"/usr/bin/python3",
                                   (source_root() / "tests" / "servers" / "fake_dashscope.py").string(),
                                   "--key", std::move(key), "--port", "0"};
     argv.insert(argv.end(), options.begin(), options.end());
@@ -376,6 +392,231 @@ TEST_CASE("online check: only local passes reach the detector; records, summary,
   CHECK(dry.out.find(key) == std::string::npos);
   CHECK(dry.err.find(key) == std::string::npos);
   CHECK(service.requested_images().size() == sent.size());  // a dry run sends nothing
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming, JSON Lines input and interrupts (README, "Usage").
+
+namespace {
+
+// argv for facegate as a child process: no DASHSCOPE_* from the test's environment, HOME a
+// directory of the test's, `env` added.
+std::vector<std::string> child_argv(const fs::path& home, const std::vector<std::string>& args,
+                                    const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{"/usr/bin/env", "-u", "DASHSCOPE_API_KEY", "-u",
+                                "DASHSCOPE_HTTP_BASE_URL", "HOME=" + home.string()};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.push_back(facegate_exe().string());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+// The lines a child printed on stdout until it closed it (or `timeout` passed).
+std::vector<std::string> read_all_lines(facegate::test::ChildProcess& child,
+                                        std::chrono::seconds timeout) {
+  std::vector<std::string> lines;
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    std::optional<std::string> line = child.read_line(left);
+    if (!line) break;
+    lines.push_back(std::move(*line));
+  }
+  return lines;
+}
+
+// The "source" of a record line: its first key (to_json writes it first).
+std::string source_of(const std::string& line) {
+  simdjson::dom::parser parser;
+  std::string_view source;
+  REQUIRE(parser.parse(line)["source"].get_string().get(source) == simdjson::SUCCESS);
+  return std::string(source);
+}
+
+}  // namespace
+
+TEST_CASE("a pipe that stays open gets its first record before the input ends") {
+  TempDir home("facegate-cli-");
+  facegate::test::ChildProcess child(child_argv(home.path(), {"probe", "--json", "-"}),
+                                     /*capture_stdout=*/true, /*silence_stderr=*/true,
+                                     /*pipe_stdin=*/true);
+  child.write_stdin(example("portrait-640x800.jpg") + "\n");
+  const std::optional<std::string> first = child.read_line(std::chrono::seconds(20));
+  REQUIRE(first.has_value());  // stdin is still open here
+  CHECK(field(*first, "source") == example("portrait-640x800.jpg"));
+  CHECK(field(*first, "width") == "640");
+  CHECK_FALSE(child.exited());
+
+  child.write_stdin(example("small-300x300.png") + "\n");
+  const std::optional<std::string> second = child.read_line(std::chrono::seconds(20));
+  REQUIRE(second.has_value());
+  CHECK(field(*second, "source") == example("small-300x300.png"));
+  child.close_stdin();
+  CHECK_FALSE(child.read_line(std::chrono::seconds(20)).has_value());  // end of output
+  CHECK(child.wait() == 0);
+}
+
+TEST_CASE("100,000 inputs through a list: every record, in input order or as completed") {
+  // 100,000 distinct paths: hard links to the samples, listed in a shuffled order, with
+  // missing files among them (io errors complete at another speed than probes).
+  TempDir dir("facegate-cli-many-");
+  std::vector<fs::path> samples;
+  for (const fs::directory_entry& entry : fs::directory_iterator(source_root() / "examples")) {
+    samples.push_back(entry.path());
+  }
+  std::sort(samples.begin(), samples.end());
+  constexpr std::size_t kInputs = 100'000;
+  std::vector<std::string> listed;
+  listed.reserve(kInputs);
+  std::string list_text;
+  for (std::size_t i = 0; i < kInputs; ++i) {
+    const std::size_t n = (i * 7919) % kInputs;  // 7919 is prime: a permutation
+    const fs::path& sample = samples[n % samples.size()];
+    const fs::path path = dir.path() / (std::to_string(n) + sample.extension().string());
+    if (n % 10 != 9) fs::create_hard_link(sample, path);  // every tenth is missing
+    listed.push_back(path.string());
+    list_text += listed.back() + "\n";
+  }
+  const fs::path list = dir.path() / "list.txt";
+  facegate::test::write_text(list, list_text);
+
+  const Run in_order = run({"probe", "--json", "--order", "input", "@" + list.string()});
+  CHECK(in_order.exit_code == 1);  // the missing files
+  const std::vector<std::string> lines = in_order.lines();
+  REQUIRE(lines.size() == kInputs);
+  std::size_t out_of_place = 0, missing_ok = 0;
+  for (std::size_t i = 0; i < kInputs; ++i) {
+    if (source_of(lines[i]) != listed[i]) ++out_of_place;
+    const bool missing = (std::stoul(fs::path(listed[i]).stem().string()) % 10) == 9;
+    if (missing == (lines[i].find("\"code\":\"io\"") != std::string::npos)) ++missing_ok;
+  }
+  CHECK(out_of_place == 0);
+  CHECK(missing_ok == kInputs);
+
+  const Run completed = run({"probe", "--json", "--order", "completion", "@" + list.string()});
+  CHECK(completed.exit_code == 1);
+  std::vector<std::string> by_completion = completed.lines();
+  REQUIRE(by_completion.size() == kInputs);
+  std::vector<std::string> by_input = lines;
+  std::sort(by_completion.begin(), by_completion.end());
+  std::sort(by_input.begin(), by_input.end());
+  CHECK(by_completion == by_input);  // the same records, whatever their order
+
+  // The table too is in input order (its rows are rendered when written, not as they complete).
+  const Run table = run({"probe", "@" + list.string()});
+  const std::vector<std::string> rows = table.lines();
+  REQUIRE(rows.size() == kInputs + 1);  // a header line, then a row per input
+  std::size_t rows_out_of_place = 0;
+  for (std::size_t i = 0; i < kInputs; ++i) {
+    if (rows[i + 1].substr(0, rows[i + 1].find(' ')) != listed[i]) ++rows_out_of_place;
+  }
+  CHECK(rows_out_of_place == 0);
+}
+
+TEST_CASE("JSON Lines input: ids echoed, per-line models, each bad line one error record") {
+  TempDir dir("facegate-cli-jsonl-");
+  const fs::path list = dir.path() / "inputs.jsonl";
+  const std::string portrait = example("portrait-640x800.jpg");
+  const std::string wide = example("wide-7200x600.png");
+  facegate::test::write_text(
+      list, "{\"source\": \"" + portrait + "\", \"id\": 7}\n" +          // 1
+                "not json\n" +                                                     // 2
+                "[\"" + portrait + "\"]\n" +                                       // 3: not an object
+                "{\"id\": \"no source\"}\n" +                                      // 4
+                "{\"source\": \"" + portrait + "\", \"colour\": \"red\"}\n" +      // 5: unknown key
+                "{\"source\": \"" + portrait + "\", \"model\": \"no-such-model\"}\n" +  // 6
+                "{\"source\": \"" + wide + "\", \"id\": {\"batch\": [1, 2]}, " +
+                "\"model\": \"liveportrait-detect\"}\n" +                          // 7
+                "{\"source\": \"" + portrait + "\", \"ratio\": \"3:4\", \"id\": null}\n");  // 8
+  const Run r = run({"check", "--offline", "--json", "--model", "wan2.2-s2v-detect",
+                     "--input-format", "jsonl", "@" + list.string()});
+  CHECK(r.exit_code == 1);
+  const std::vector<std::string> lines = r.lines();
+  REQUIRE(lines.size() == 8);
+  CHECK(field(lines[0], "source") == portrait);
+  CHECK(field(lines[0], "id") == "7");
+  CHECK(field(lines[0], "decision") == "pass");
+  for (const std::size_t bad : {2u, 3u, 4u, 5u}) {
+    CAPTURE(bad);
+    const std::string& line = lines[bad - 1];
+    CHECK(field(line, "source") == list.string() + ":" + std::to_string(bad));
+    CHECK(field(line, "decision") == "error");
+    CHECK(line.find("\"code\":\"bad_input\"") != std::string::npos);
+    // No source was read from the line: no note about uploading a local file.
+    CHECK(line.find("url.not_public") == std::string::npos);
+  }
+  CHECK(field(lines[3], "id") == "no source");  // an id is echoed even on a bad line
+  CHECK(field(lines[5], "source") == portrait);  // the line named its source
+  CHECK(lines[5].find("\"code\":\"model.unknown\"") != std::string::npos);
+  CHECK(field(lines[6], "id") == "{\"batch\":[1,2]}");
+  CHECK(field(lines[6], "model") == "liveportrait-detect");
+  CHECK(field(lines[6], "decision") == "reject");  // its own limits: 7200 px is too long
+  CHECK(field(lines[7], "id") == "null");
+  CHECK(field(lines[7], "model") == "wan2.2-s2v-detect");
+  CHECK(r.err.find("checked 8: 2 pass, 1 reject, 0 unknown, 5 error") != std::string::npos);
+}
+
+TEST_CASE("SIGINT mid-run: every answered call has its record, nothing is sent after, exit 130") {
+  const std::string key = "sk-facegate-interrupt-5b8d";
+  TempDir images("facegate-cli-images-");
+  constexpr int kImages = 40;
+  std::string list_text;
+  facegate::test::NginxServer nginx(images.path());
+  for (int i = 0; i < kImages; ++i) {
+    const std::string name = "face-" + std::to_string(i) + ".jpg";
+    fs::copy_file(example("portrait-640x800.jpg"), images.path() / name);
+    list_text += nginx.url("/" + name) + "?fault=slow&delay=1.5\n";  // the fake answers late
+  }
+  const fs::path list = images.path() / "list.txt";
+  facegate::test::write_text(list, list_text);
+  FakeService service(key);
+  facegate::test::ChildProcess child(
+      child_argv(images.path(),
+                 {"check", "--json", "--no-ledger", "--model", "wan2.2-s2v-detect",
+                  "--allow-private-network", "--base-url", service.base_url(), "--rps", "4",
+                  "@" + list.string()},
+                 {"DASHSCOPE_API_KEY=" + key}),
+      /*capture_stdout=*/true, /*silence_stderr=*/true);
+  // Wait for a few calls to be on the wire, then interrupt.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (service.requested_images().size() < 3 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(service.requested_images().size() >= 3);
+  const double signalled = std::chrono::duration<double>(
+                               std::chrono::steady_clock::now().time_since_epoch()).count();
+  ::kill(child.pid(), SIGINT);
+  const std::vector<std::string> lines = read_all_lines(child, std::chrono::seconds(60));
+  CHECK(child.wait() == 130);
+
+  // Each input read before the signal has its record: answered calls "passed", the others
+  // "not_sent" (judged locally, then cancelled before their call went out).
+  std::set<std::string> recorded_as_passed;
+  std::size_t not_sent = 0;
+  for (const std::string& line : lines) {
+    CAPTURE(line);
+    if (line.find("\"outcome\":\"passed\"") != std::string::npos) {
+      recorded_as_passed.insert(source_of(line));
+    } else {
+      CHECK(line.find("\"outcome\":\"not_sent\"") != std::string::npos);
+      CHECK(line.find("\"billed\":0") != std::string::npos);
+      ++not_sent;
+    }
+  }
+  CHECK(lines.size() <= kImages);
+  CHECK(not_sent > 0);  // the run really was cut short
+  const std::vector<FakeService::Call> calls = service.calls();
+  CHECK(calls.size() == recorded_as_passed.size());
+  for (const auto& call : calls) {
+    CAPTURE(call.image_url);
+    // Nothing sent after the signal (both clocks are CLOCK_MONOTONIC; 50 ms for a request
+    // already being written when the signal came).
+    CHECK(call.arrival <= signalled + 0.05);
+    // Every call was answered within the grace period (10 s), and has its record.
+    CHECK(call.status == 200);
+    CHECK(recorded_as_passed.count(call.image_url) == 1);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

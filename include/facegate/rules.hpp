@@ -251,6 +251,7 @@ enum class SourceKind : std::uint8_t {
   url,         ///< a URL: the service fetches it itself (Subject::url)
   local_file,  ///< a local path: must be uploaded first (url.not_public, info)
   memory,      ///< bytes in memory: must be uploaded first, like a local file
+  none,        ///< no source could be read from the input (a bad list line): nothing to note
 };
 
 /// One request parameter, e.g. {"ratio", "3:4"}.

@@ -301,6 +301,7 @@ void Checker::State::check_local(Job& job) {
       break;
     case CheckInput::Kind::failed:
       record.probe.error = job.input.failure;
+      kind = SourceKind::none;
       break;
     case CheckInput::Kind::url:
       break;  // never queued here

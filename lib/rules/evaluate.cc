@@ -112,6 +112,7 @@ class Evaluation {
             "the service fetches only public http(s) URLs; upload this local file first", limit,
             subject_.source == SourceKind::memory ? "bytes in memory" : "local file");
         return true;
+      case SourceKind::none: return true;  // the input's own error is the finding
       case SourceKind::url: break;
     }
     const ErrorCode url_fault =

@@ -113,17 +113,20 @@ class TempDir {
   fs::path path_;
 };
 
-/// A child process (fork + exec), optionally with its stdout on a pipe and its stderr
-/// silenced. The destructor sends SIGTERM, then SIGKILL after 2 s, and reaps it.
+/// A child process (fork + exec), optionally with its stdout on a pipe, its stderr silenced
+/// and its stdin on a pipe the test writes. The destructor sends SIGTERM, then SIGKILL after
+/// 2 s, and reaps it.
 class ChildProcess {
  public:
   ChildProcess(const std::vector<std::string>& argv, bool capture_stdout,
-               bool silence_stderr = false) {
+               bool silence_stderr = false, bool pipe_stdin = false) {
     std::vector<char*> args;
     for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
     args.push_back(nullptr);
-    int pipe_fds[2] = {-1, -1};
-    if (capture_stdout && ::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    int out_fds[2] = {-1, -1};
+    int in_fds[2] = {-1, -1};
+    if (capture_stdout && ::pipe2(out_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    if (pipe_stdin && ::pipe2(in_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     const int null_fd = silence_stderr ? ::open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
     const pid_t parent = ::getpid();
     pid_ = ::fork();
@@ -132,15 +135,20 @@ class ChildProcess {
       // Only async-signal-safe calls between fork and exec.
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);
-      if (capture_stdout) ::dup2(pipe_fds[1], STDOUT_FILENO);
+      if (capture_stdout) ::dup2(out_fds[1], STDOUT_FILENO);
+      if (pipe_stdin) ::dup2(in_fds[0], STDIN_FILENO);
       if (null_fd >= 0) ::dup2(null_fd, STDERR_FILENO);
       ::execv(args[0], args.data());
       ::_exit(127);
     }
     if (null_fd >= 0) ::close(null_fd);
     if (capture_stdout) {
-      ::close(pipe_fds[1]);
-      stdout_fd_ = pipe_fds[0];
+      ::close(out_fds[1]);
+      stdout_fd_ = out_fds[0];
+    }
+    if (pipe_stdin) {
+      ::close(in_fds[0]);
+      stdin_fd_ = in_fds[1];
     }
   }
   ~ChildProcess() { stop(); }
@@ -162,6 +170,21 @@ class ChildProcess {
       line += c;
     }
     return std::nullopt;
+  }
+
+  /// Writes `text` to the child's stdin (pipe_stdin), all of it.
+  void write_stdin(std::string_view text) {
+    while (!text.empty()) {
+      const ssize_t n = ::write(stdin_fd_, text.data(), text.size());
+      if (n <= 0) throw std::runtime_error("write to the child's stdin failed");
+      text.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  /// Closes the child's stdin (pipe_stdin): it reads end of file.
+  void close_stdin() {
+    if (stdin_fd_ >= 0) ::close(stdin_fd_);
+    stdin_fd_ = -1;
   }
 
   /// The child's process id; -1 once reaped.
@@ -201,11 +224,13 @@ class ChildProcess {
     }
     if (stdout_fd_ >= 0) ::close(stdout_fd_);
     stdout_fd_ = -1;
+    close_stdin();
   }
 
  private:
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
+  int stdin_fd_ = -1;
   int exit_status_ = -1;
 };
 
