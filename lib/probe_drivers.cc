@@ -1,16 +1,20 @@
-// The two local drivers of the probe: a memory buffer and a file read with pread.
+// The local drivers of the probe: a memory buffer, a file read with pread and a stream (a pipe,
+// a FIFO, a terminal) read from its start.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "facegate/probe.hpp"
 #include "formats/parser.hpp"
+#include "input/stream.hpp"
 
 namespace facegate {
 namespace {
@@ -62,10 +66,55 @@ ProbeResult probe_memory(std::span<const std::byte> bytes) {
   return result;
 }
 
+namespace {
+
+// A source that cannot be read at an offset, read from its start: the probe ignores the bytes
+// before what it wants (probe.hpp), so each chunk is fed where it lies.
+ProbeResult probe_stream(int fd, const std::filesystem::path& path, const FileProbeOptions& options) {
+  ProbeResult result;
+  Probe probe;
+  std::array<std::byte, 16 * 1024> chunk;
+  const auto deadline = std::chrono::steady_clock::now() + options.stream_timeout;
+  std::uint64_t position = 0;
+  while (probe.status() == Status::need_more) {
+    if (position >= options.stream_byte_cap) {
+      result.error = Error{ErrorCode::byte_cap, "no image header within the first " +
+                                                    std::to_string(options.stream_byte_cap) +
+                                                    " bytes of " + path.string()};
+      break;
+    }
+    const std::size_t length = static_cast<std::size_t>(
+        std::min<std::uint64_t>(chunk.size(), options.stream_byte_cap - position));
+    const detail::StreamRead read = detail::read_stream(fd, chunk.data(), length, deadline);
+    if (read.timed_out) {
+      result.error = Error{ErrorCode::io, "no more data from " + path.string() + " within " +
+                                              std::to_string(options.stream_timeout.count()) + " ms"};
+      break;
+    }
+    if (read.error != 0) {
+      result.error = io_error("cannot read", path, read.error);
+      break;
+    }
+    if (read.bytes == 0) {
+      probe.finish();
+      result.file_size = position;  // the stream's end: its whole length
+      break;
+    }
+    probe.feed(position, std::span(chunk.data(), read.bytes));
+    position += read.bytes;
+  }
+  const ProbeResult probed = result_of(probe);
+  result.info = probed.info;
+  if (!result.error) result.error = probed.error;
+  result.bytes_read = position;
+  return result;
+}
+
+}  // namespace
+
 ProbeResult probe_file(const std::filesystem::path& path, const FileProbeOptions& options) {
   ProbeResult result;
-  // O_NOCTTY: a terminal named by the path does not become the process's controlling terminal.
-  FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+  FileDescriptor file{detail::open_for_reading(path)};
   if (file.fd < 0) {
     result.error = io_error("cannot open", path, errno);
     return result;
@@ -79,6 +128,7 @@ ProbeResult probe_file(const std::filesystem::path& path, const FileProbeOptions
     result.error = Error{ErrorCode::io, "cannot read " + path.string() + ": is a directory"};
     return result;
   }
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) return probe_stream(file.fd, path, options);
   if (S_ISREG(st.st_mode)) result.file_size = static_cast<std::uint64_t>(st.st_size);
 
   Probe probe;
@@ -99,9 +149,8 @@ ProbeResult probe_file(const std::filesystem::path& path, const FileProbeOptions
       return result;
     }
     bytes_read += static_cast<std::uint64_t>(n);
-    // A short read at a regular file's end is its end; a pipe or device may give less.
     if (n == 0) {
-      probe.finish();
+      probe.finish();  // a short read at a regular file's end is its end
     } else {
       probe.feed(want.offset, std::span(bytes, static_cast<std::size_t>(n)));
     }

@@ -11,6 +11,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -44,30 +45,42 @@ inline fs::path facegate_exe() {
   return exe;
 }
 
-/// Runs facegate with `args`, `stdin_text` on its standard input and `env` added to the
-/// environment (DASHSCOPE_* removed unless given), capturing stdout, stderr and the exit code.
-/// `without_dac_override`: the child runs without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
-/// (dropped from its bounding set, so an exec as root does not get them back), so that file
-/// modes bind it when the tests run as root.
-inline Run run(const std::vector<std::string>& args, const std::string& stdin_text = {},
-               const std::vector<std::string>& env = {}, bool without_dac_override = false) {
+/// True when `variable` ("NAME=value") sets one of the names of `env`'s entries.
+inline bool named_in(std::string_view variable, const std::vector<std::string>& env) {
+  const std::string_view name = variable.substr(0, variable.find('='));
+  return std::any_of(env.begin(), env.end(), [name](const std::string& entry) {
+    return std::string_view(entry).substr(0, entry.find('=')) == name;
+  });
+}
+
+/// Runs `argv` (argv[0] a path; run() below: facegate) with `stdin_text` on its standard input
+/// and `env` added to the environment (DASHSCOPE_* and XDG_STATE_HOME removed unless given;
+/// HOME an empty directory unless given), capturing stdout, stderr and the exit code. An
+/// inherited variable is dropped, not shadowed, when it is set again: getenv() finds the first
+/// of two, so an inherited HOME would make the default ledger the user's own
+/// (~/.local/state/facegate/ledger.sqlite3). `without_dac_override`: the child runs without
+/// CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (dropped from its bounding set, so an exec as root
+/// does not get them back), so that file modes bind it when the tests run as root.
+inline Run run_program(std::vector<std::string> argv, const std::string& stdin_text = {},
+                       const std::vector<std::string>& env = {}, bool without_dac_override = false) {
   facegate::test::TempDir dir("facegate-cli-");
   const fs::path in = dir.path() / "in", out = dir.path() / "out", err = dir.path() / "err";
   facegate::test::write_text(in, stdin_text);
-  std::vector<std::string> argv{facegate_exe().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> c_argv;
   for (auto& a : argv) c_argv.push_back(a.data());
   c_argv.push_back(nullptr);
+  std::vector<std::string> own{"HOME=" + dir.path().string()};  // no ~/.dashscope/api_key
+  if (named_in(own.front(), env)) own.clear();
+  own.insert(own.end(), env.begin(), env.end());
   std::vector<std::string> environment;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view variable(*e);
-    if (variable.rfind("DASHSCOPE_", 0) != 0 && variable.rfind("XDG_STATE_HOME=", 0) != 0) {
+    if (variable.rfind("DASHSCOPE_", 0) != 0 && variable.rfind("XDG_STATE_HOME=", 0) != 0 &&
+        !named_in(variable, own)) {
       environment.emplace_back(*e);
     }
   }
-  environment.push_back("HOME=" + dir.path().string());  // no ~/.dashscope/api_key
-  environment.insert(environment.end(), env.begin(), env.end());
+  environment.insert(environment.end(), own.begin(), own.end());
   std::vector<char*> c_env;
   for (auto& e : environment) c_env.push_back(e.data());
   c_env.push_back(nullptr);
@@ -96,6 +109,20 @@ inline Run run(const std::vector<std::string>& args, const std::string& stdin_te
   result.out = facegate::test::read_text(out);
   result.err = facegate::test::read_text(err);
   return result;
+}
+
+/// Runs facegate with `args`, as run_program does.
+inline Run run(const std::vector<std::string>& args, const std::string& stdin_text = {},
+               const std::vector<std::string>& env = {}, bool without_dac_override = false) {
+  std::vector<std::string> argv{facegate_exe().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(std::move(argv), stdin_text, env, without_dac_override);
+}
+
+/// Runs the bash `script` with facegate's path as $1 (for process substitution, pipes and
+/// redirections), as run_program does.
+inline Run run_bash(const std::string& script, const std::vector<std::string>& env = {}) {
+  return run_program({"/bin/bash", "-c", script, "bash", facegate_exe().string()}, {}, env);
 }
 
 /// The bundled sample image `name` (examples/).

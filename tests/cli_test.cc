@@ -619,6 +619,65 @@ TEST_CASE("SIGINT mid-run: every answered call has its record, nothing is sent a
   }
 }
 
+TEST_CASE("streams among the inputs: process substitution, a pipe as /dev/stdin, a silent FIFO") {
+  const std::string portrait = example("portrait-640x800.jpg");
+  // <(cat x.jpg) is a pipe: read from its start (before: "io: Illegal seek").
+  const Run substituted = run_bash("\"$1\" probe --json <(cat '" + portrait + "')");
+  CHECK(substituted.exit_code == 0);
+  REQUIRE(substituted.lines().size() == 1);
+  CHECK(field(substituted.lines()[0], "width") == "640");
+  CHECK(field(substituted.lines()[0], "height") == "800");
+
+  const Run piped = run_bash("cat '" + portrait + "' | \"$1\" probe --json /dev/stdin");
+  CHECK(piped.exit_code == 0);
+  REQUIRE(piped.lines().size() == 1);
+  CHECK(field(piped.lines()[0], "width") == "640");
+
+  // A FIFO nobody writes: one io error record after --read-timeout, the other inputs answered.
+  TempDir dir("facegate-cli-fifo-");
+  const fs::path fifo = dir.path() / "silent.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const Run silent = run({"probe", "--json", "--read-timeout", "0.5", fifo.string(), portrait});
+  CHECK(silent.exit_code == 1);
+  const std::vector<std::string> lines = silent.lines();
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].find("\"code\":\"io\"") != std::string::npos);
+  CHECK(lines[0].find("within 500 ms") != std::string::npos);
+  CHECK(field(lines[1], "width") == "640");
+}
+
+TEST_CASE("a full disk: records that cannot be written are an error, exit 3") {
+  const Run full = run_bash("\"$1\" probe --json '" + example("portrait-640x800.jpg") +
+                            "' > /dev/full");
+  CHECK(full.exit_code == 3);
+  CHECK(full.err.find("cannot write") != std::string::npos);
+  const Run table = run_bash("\"$1\" check --offline --model wan2.2-s2v-detect '" +
+                             example("portrait-640x800.jpg") + "' > /dev/full");
+  CHECK(table.exit_code == 3);
+}
+
+TEST_CASE("an API key file that is a directory says so; one from a pipe works") {
+  TempDir dir("facegate-cli-key-");
+  fs::copy_file(example("portrait-640x800.jpg"), dir.path() / "portrait.jpg");
+  facegate::test::NginxServer nginx(dir.path());
+  const std::string args = " check --dry-run --allow-private-network --model wan2.2-s2v-detect " +
+                           nginx.url("/portrait.jpg");
+  for (const bool dry_run : {true, false}) {
+    CAPTURE(dry_run);
+    std::vector<std::string> argv{"check", "--model", "wan2.2-s2v-detect",
+                                  example("portrait-640x800.jpg")};
+    if (dry_run) argv.insert(argv.begin() + 1, "--dry-run");
+    const Run directory = run(argv, {}, {"DASHSCOPE_API_KEY_FILE_PATH=" + dir.path().string()});
+    CHECK(directory.err.find("is a directory, not a key file") != std::string::npos);
+  }
+  const Run piped =
+      run_bash("DASHSCOPE_API_KEY_FILE_PATH=<(echo sk-piped-key-51e0) \"$1\"" + args);
+  CHECK(piped.exit_code == 0);
+  CHECK(piped.out.find("Authorization: Bearer sk-***") != std::string::npos);
+  CHECK(piped.err.find("no API key") == std::string::npos);
+  CHECK(piped.out.find("piped-key") == std::string::npos);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The ledger end to end (README, "The ledger"): the CLI online against the fake service.
 
@@ -765,6 +824,35 @@ TEST_CASE("ledger: a corrupt or unusable ledger file is a clear error and is lef
   CHECK(service.admitted_images().empty());
 }
 
+TEST_CASE("ledger: by default $XDG_STATE_HOME/facegate, else ~/.local/state/facegate; --no-ledger") {
+  PassingImages images(1);
+  facegate::test::NginxServer nginx(images.dir.path());
+  FakeService service(kLedgerKey);
+  TempDir home("facegate-ledger-home-"), state("facegate-ledger-state-");
+  const std::string list = nginx.url("/" + images.names[0]) + "\n";
+  const std::vector<std::string> check{"check", "--json", "--model", "wan2.2-s2v-detect",
+                                       "--allow-private-network", "--base-url",
+                                       service.base_url(), "-"};
+  const std::string key = "DASHSCOPE_API_KEY=" + kLedgerKey;
+  const fs::path under_home = home.path() / ".local" / "state" / "facegate" / "ledger.sqlite3";
+  run(check, list, {key, "HOME=" + home.path().string()});
+  CHECK(fs::exists(under_home));
+  const Run report = run({"ledger", "--json"}, {}, {"HOME=" + home.path().string()});
+  CHECK(report.out.find("\"calls\":1,") != std::string::npos);
+
+  run(check, list, {key, "HOME=" + home.path().string(), "XDG_STATE_HOME=" + state.path().string()});
+  CHECK(fs::exists(state.path() / "facegate" / "ledger.sqlite3"));
+  CHECK(service.admitted_images().size() == 2);  // a new ledger knows no answer
+
+  std::vector<std::string> no_ledger = check;
+  no_ledger.insert(no_ledger.end() - 1, "--no-ledger");
+  fs::remove_all(home.path() / ".local");
+  const Run without = run(no_ledger, list, {key, "HOME=" + home.path().string()});
+  CHECK(field(without.lines().at(0), "remote").find("\"cached\":false") != std::string::npos);
+  CHECK_FALSE(fs::exists(home.path() / ".local"));
+  CHECK(service.admitted_images().size() == 3);
+}
+
 TEST_CASE("ledger: runs killed with SIGKILL, then re-run, never pay twice for an image") {
   PassingImages images(12);
   facegate::test::NginxServer nginx(images.dir.path());
@@ -873,7 +961,7 @@ TEST_CASE("online check: an input fault that the rules let through costs nothing
     CAPTURE(way.outcome);
     FakeService service(key, {"--input-fault", way.outcome});
     const Run r = run({"check", "--json", "--rules", rules.string(), "--model",
-                       "wan2.2-s2v-detect", "--no-ledger", "--allow-private-network", "--base-url",
+                       "wan2.2-s2v-detect", "--allow-private-network", "--base-url",
                        service.base_url(), "-"},
                       list, {"DASHSCOPE_API_KEY=" + key});
     CHECK(r.exit_code == 1);

@@ -309,3 +309,9 @@ TEST_CASE("--max-pixels and --deep-jobs need --deep") {
              example("portrait-640x800.jpg")})
             .exit_code == 0);
 }
+
+TEST_CASE("--deep: a stream (process substitution) is read once, by the header check") {
+  const Run r = run_bash("\"$1\" check --offline --json --deep --model wan2.2-s2v-detect <(cat '" +
+                         example("portrait-640x800.jpg") + "')");
+  check_deep_run(r, 1, {0, "pass", "not_checked", "image.not_decoded", "info"});
+}

@@ -5,6 +5,9 @@
 
 #include <curl/curl.h>
 #include <doctest/doctest.h>
+#include <cctype>
+#include <thread>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <simdjson.h>
@@ -503,6 +506,58 @@ TEST_CASE("ApiKey::scrub replaces every occurrence") {
   CHECK(key.reveal() == "sk-abc");
   CHECK(key.scrub("x sk-abc y sk-abcsk-abc") == "x sk-*** y sk-***sk-***");
   CHECK(ApiKey().scrub("sk-abc") == "sk-abc");
+}
+
+TEST_CASE("ApiKey::scrub hides any 8 characters of the key in a row, in any letter case") {
+  const ApiKey key("sk-4f1d2c9a7b3e");
+  CHECK(key.scrub("key SK-4F1D2C9A7B3E denied") == "key sk-*** denied");  // upper-cased
+  CHECK(key.scrub("prefix sk-4f1d2 ...") == "prefix sk-*** ...");          // its first 8
+  CHECK(key.scrub("tail:2C9a7B3e.") == "tail:sk-***.");                    // its last 8, mixed
+  CHECK(key.scrub("xx1d2c9a7bxx") == "xxsk-***xx");                        // from its middle
+  CHECK(key.scrub("sk-4f1d2 sk-4f1d") == "sk-*** sk-4f1d");  // 7 in a row is not the key
+  CHECK(key.scrub("nothing here") == "nothing here");
+  // Whatever the text, no 8-character run of the key is left (an exhaustive sweep).
+  const std::string secret(key.reveal());
+  for (std::size_t from = 0; from + 8 <= secret.size(); ++from) {
+    std::string upper = secret.substr(from, 8);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    // '_', '|' and '#' are not in the key: they cannot extend a run.
+    const std::string text = std::string(1, '_').append(secret, from, 8).append("|" + upper) + "#";
+    const std::string scrubbed = key.scrub(text);
+    CAPTURE(from);
+    CHECK(scrubbed == "_sk-***|sk-***#");
+  }
+}
+
+TEST_CASE("API key file: a directory says so; a FIFO is read without blocking, with a deadline") {
+  ScopedEnvironment env;
+  env.set("DASHSCOPE_API_KEY", nullptr);
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("facegate-keyfifo-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir / "a-directory");
+  env.set("DASHSCOPE_API_KEY_FILE_PATH", (dir / "a-directory").c_str());
+  ApiKeyResult loaded = load_api_key();
+  CHECK_FALSE(loaded.ok());
+  CHECK(loaded.error.find("is a directory") != std::string::npos);
+
+  const auto fifo = dir / "key.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  env.set("DASHSCOPE_API_KEY_FILE_PATH", fifo.c_str());
+  std::thread writer([&] {  // as `<(pass show dashscope)` would
+    std::ofstream(fifo) << "sk-through-a-fifo-42\n";
+  });
+  loaded = load_api_key();
+  writer.join();
+  CHECK(loaded.ok());
+  CHECK(loaded.key.reveal() == "sk-through-a-fifo-42");
+
+  // Nobody writes: an error after the deadline (5 s), not a hang.
+  const auto started = std::chrono::steady_clock::now();
+  loaded = load_api_key();
+  CHECK_FALSE(loaded.ok());
+  CHECK(loaded.error.find("no key within") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(30));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("base URL: explicit, then DASHSCOPE_HTTP_BASE_URL, then the documented default") {

@@ -39,7 +39,10 @@ class ApiKey {
   bool empty() const noexcept { return value_.empty(); }
   /// The secret itself: for the Authorization header only.
   std::string_view reveal() const noexcept { return value_; }
-  /// Replaces every occurrence of the key in `text` by kRedacted (for text from the network).
+  /// Runs of the key this long or longer, in any letter case, are redacted by scrub.
+  static constexpr std::size_t kShortestRedactedRun = 8;
+  /// Replaces every run of kShortestRedactedRun or more characters of the key, in any letter
+  /// case, by kRedacted (for text from the network).
   std::string scrub(std::string_view text) const;
 
  private:

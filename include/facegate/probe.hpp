@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -199,9 +200,18 @@ struct FileProbeOptions {
   /// costs more than it saves. Another number is that many threads (one per file at most);
   /// 1 probes on the caller's thread, unless io_uring is used.
   unsigned threads = 0;
+  /// Pipes, FIFOs, terminals and other files that cannot be read at an offset are read as
+  /// streams, from the start: at most this many bytes (the header must lie within them, else
+  /// ErrorCode::byte_cap), the same cap as a URL's (FetchOptions::byte_cap).
+  std::uint64_t stream_byte_cap = 1u << 20;
+  /// Streams only: how long reading one may take in all. A FIFO without a writer, or a pipe
+  /// that stalls, is ErrorCode::io past it.
+  std::chrono::milliseconds stream_timeout{10'000};
 };
 
-/// Probes a local file, reading only the ranges the probe wants (pread).
+/// Probes a local file, reading only the ranges the probe wants (pread); a pipe, FIFO or other
+/// stream is read from its start (FileProbeOptions::stream_byte_cap, stream_timeout). Never
+/// blocks in open: a FIFO without a writer is opened at once.
 ProbeResult probe_file(const std::filesystem::path& path, const FileProbeOptions& options = {});
 
 /// Probes many local files at once and returns their results in input order, each the same

@@ -2,6 +2,7 @@
 // thread and delivery. Each accepted input is "open" from submit() until its record has been
 // handed to the callback; every path through this file ends an open input in deliver().
 #include <simdjson.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,6 +51,24 @@ void add_deep_finding(Verdict& verdict, const DeepResult& deep, bool strict) {
                                     [](const Finding& f) { return f.code == "model.retired"; });
   verdict.findings.insert(retired, std::move(finding));
   if (severity == Severity::reject) verdict.decision = Decision::reject;
+}
+
+// deep_decode_file reads a file again from its start: a stream (a pipe, a FIFO), which the
+// probe has read already, cannot be, and opening a FIFO could wait for a writer for ever.
+bool is_regular_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+DeepResult deep_decode_input(const CheckInput& input, const ImageInfo& header, const DeepLimits& limits) {
+  if (input.kind == CheckInput::Kind::memory) return deep_decode(input.bytes, header, limits);
+  if (!is_regular_file(input.source)) {
+    DeepResult stream;
+    stream.outcome = DeepOutcome::not_checked;
+    stream.reason = "not a regular file: a stream is read once, by the header check";
+    return stream;
+  }
+  return deep_decode_file(input.source, header, limits);
 }
 
 bool is_valid_json(std::string_view text) {
@@ -281,9 +300,7 @@ void Checker::State::deep_check(Job& job) {
   CheckRecord& record = job.record;
   if (!options.deep || !record.verdict || record.verdict->decision != Decision::pass) return;
   deep_slots->acquire();
-  record.deep = job.input.kind == CheckInput::Kind::memory
-                    ? deep_decode(job.input.bytes, record.probe.info, options.deep_limits)
-                    : deep_decode_file(job.input.source, record.probe.info, options.deep_limits);
+  record.deep = deep_decode_input(job.input, record.probe.info, options.deep_limits);
   deep_slots->release();
   add_deep_finding(*record.verdict, *record.deep, options.strict);
 }

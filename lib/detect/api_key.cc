@@ -1,13 +1,19 @@
 // The API key and the base URL, found the way the DashScope SDK finds them
 // (docs/service.md#credentials-and-base-url: $DASHSCOPE_API_KEY, else
 // $DASHSCOPE_API_KEY_FILE_PATH, default ~/.dashscope/api_key; base URL $DASHSCOPE_HTTP_BASE_URL).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 
 #include "facegate/detect.hpp"
+#include "input/stream.hpp"
 
 namespace facegate {
 namespace {
@@ -49,26 +55,80 @@ ApiKeyResult key_result(std::string_view value, std::string source) {
   return result;
 }
 
+// The key file's bytes, at most kMaxKeyFileBytes + 1: read without blocking in open (a FIFO,
+// `<(pass show key)`) and within a deadline (a FIFO nobody writes).
+struct KeyFileRead {
+  std::string content;
+  std::string error;  ///< why the file cannot be read; empty on success
+};
+
+KeyFileRead read_key_file(const std::string& path) {
+  KeyFileRead read;
+  const int fd = detail::open_for_reading(path);
+  if (fd < 0) {
+    read.error = path + " cannot be read (" + std::strerror(errno) + ")";
+    return read;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    read.error = path + " is a directory, not a key file";
+    return read;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::array<std::byte, kMaxKeyFileBytes + 1> buffer;
+  std::size_t length = 0;
+  while (length < buffer.size()) {
+    const detail::StreamRead got =
+        detail::read_stream(fd, buffer.data() + length, buffer.size() - length, deadline);
+    if (got.timed_out) {
+      read.error = path + " gave no key within 5 s";
+      break;
+    }
+    if (got.error != 0) {
+      read.error = path + " cannot be read (" + std::strerror(got.error) + ")";
+      break;
+    }
+    if (got.bytes == 0) break;
+    length += got.bytes;
+  }
+  ::close(fd);
+  read.content.assign(reinterpret_cast<const char*>(buffer.data()), length);
+  return read;
+}
+
 ApiKeyResult key_from_file(const std::string& path) {
   ApiKeyResult result;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    result.error = "no API key: DASHSCOPE_API_KEY is not set and " + path + " cannot be read (" +
-                   std::strerror(errno) + ")";
+  KeyFileRead read = read_key_file(path);
+  if (!read.error.empty()) {
+    result.error = "no API key: DASHSCOPE_API_KEY is not set and " + read.error;
     return result;
   }
-  std::string content(kMaxKeyFileBytes + 1, '\0');
-  file.read(content.data(), static_cast<std::streamsize>(content.size()));
-  content.resize(static_cast<std::size_t>(file.gcount()));
-  if (content.size() > kMaxKeyFileBytes) {
+  if (read.content.size() > kMaxKeyFileBytes) {
     result.error = "the API key file " + path + " is larger than 4096 bytes";
     return result;
   }
-  if (trim(content).empty()) {
+  if (trim(read.content).empty()) {
     result.error = "the API key file " + path + " is empty";
     return result;
   }
-  return key_result(content, path);
+  return key_result(read.content, path);
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// The length of the longest run of the key, in any letter case, that starts at text[at].
+std::size_t key_run_at(std::string_view text, std::size_t at, std::string_view key) {
+  std::size_t longest = 0;
+  for (std::size_t from = 0; from < key.size(); ++from) {
+    std::size_t n = 0;
+    while (at + n < text.size() && from + n < key.size() &&
+           lower(text[at + n]) == lower(key[from + n])) {
+      ++n;
+    }
+    longest = std::max(longest, n);
+  }
+  return longest;
 }
 
 }  // namespace
@@ -76,11 +136,20 @@ ApiKeyResult key_from_file(const std::string& path) {
 ApiKey::ApiKey(std::string_view value) : value_(trim(value)) {}
 
 std::string ApiKey::scrub(std::string_view text) const {
-  std::string out(text);
-  if (value_.empty()) return out;
-  for (auto at = out.find(value_); at != std::string::npos; at = out.find(value_, at)) {
-    out.replace(at, value_.size(), kRedacted);
-    at += kRedacted.size();
+  if (value_.empty()) return std::string(text);
+  // Any 8 characters of the key in a row, in any case: servers echo keys upper-cased, cut
+  // short or inside other text (issue 10, item 4). A key shorter than 8 is hidden whole.
+  const std::size_t shortest = std::min<std::size_t>(kShortestRedactedRun, value_.size());
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t run = key_run_at(text, at, value_);
+    if (run >= shortest) {
+      out += kRedacted;
+      at += run;
+    } else {
+      out += text[at++];
+    }
   }
   return out;
 }

@@ -45,6 +45,7 @@ struct RunOptions {
   bool offline = false;                     ///< --offline
   bool dry_run = false;                     ///< --dry-run
   double grace_seconds = 10;                ///< --grace
+  double read_timeout_seconds = 10;         ///< --read-timeout (pipes, FIFOs)
   std::optional<std::string> ledger_file;   ///< --ledger; default_ledger_path() when online
   bool no_ledger = false;                   ///< --no-ledger
   std::optional<std::string> max_age;       ///< --max-age DURATION ("90s", "15m", "12h", "7d")

@@ -42,6 +42,10 @@ void add_run_options(CLI::App& command, cli::RunOptions& options) {
   command.add_option("--threads", checker.local_threads,
                      "Threads probing local files (0: one per core)")
       ->check(CLI::Range(0u, 256u));
+  command.add_option("--read-timeout", options.read_timeout_seconds,
+                     "Seconds a pipe or FIFO input may take to deliver its header")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   command.add_flag("--allow-private-network", checker.fetch.allow_private_network,
                    "Fetch URLs on loopback, private and link-local addresses (tests, intranets)");
   command.add_flag("--use-proxy-env", checker.fetch.use_environment_proxy,

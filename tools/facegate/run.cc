@@ -342,7 +342,11 @@ void choose_remote_mode(RunOptions& options) {
   ApiKeyResult key = load_api_key();
   if (options.dry_run) {
     checker.remote = RemoteMode::dry_run;
-    if (key.ok()) checker.key = std::move(key.key);
+    if (key.ok()) {
+      checker.key = std::move(key.key);
+    } else {
+      std::cerr << "facegate: " << key.error << ": the dry run shows the requests without one\n";
+    }
     return;
   }
   if (!key.ok()) {
@@ -428,6 +432,8 @@ int run_inputs(RunOptions options) {
     if (options.ratio) checker_options.parameters.push_back(Parameter{"ratio", *options.ratio});
   }
   checker_options.grace = std::chrono::milliseconds(static_cast<long long>(options.grace_seconds * 1000));
+  checker_options.file.stream_timeout =
+      std::chrono::milliseconds(static_cast<long long>(options.read_timeout_seconds * 1000));
   checker_options.detect.use_environment_proxy = checker_options.fetch.use_environment_proxy;
   choose_remote_mode(options);
   if (!options.probe_only && !set_ledger_options(options)) return kExitUsage;
