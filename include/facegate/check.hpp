@@ -31,11 +31,13 @@
 #include <string>
 #include <vector>
 
+#include "facegate/deep.hpp"
 #include "facegate/detect.hpp"
 #include "facegate/fetch.hpp"
 #include "facegate/ledger.hpp"
 #include "facegate/probe.hpp"
 #include "facegate/rules.hpp"
+#include "facegate/walk.hpp"
 
 namespace facegate {
 
@@ -60,6 +62,13 @@ struct CheckInput {
 
   /// A URL when `text` starts with a scheme and "://" (looks_like_url), else a path.
   static CheckInput from_text(std::string text);
+  /// A local file by its path, even one that looks like a URL.
+  static CheckInput from_path(std::string path);
+  /// One record of a DirectoryWalker: a regular file as a path input, an entry that could not
+  /// be walked as a failed input (its record is an io error that names the entry). A caller
+  /// submits a directory's files this way, in the walk's order:
+  /// `for (DirectoryWalker w(dir); auto e = w.next();) checker.submit(CheckInput::from_walk(*e));`
+  static CheckInput from_walk(WalkEntry entry);
   /// Bytes in memory, labelled `label` in the record.
   static CheckInput from_memory(std::string label, std::vector<std::byte> bytes);
   /// An input that failed before it could be read; its record is an error with `why`.
@@ -77,8 +86,19 @@ struct CheckRecord {
   std::optional<DetectResult> remote;  ///< the remote call, or why none was made
   std::optional<DetectRequest> dry_run;  ///< dry-run mode: the request that would be sent
   bool dry_run_has_key = false;  ///< dry-run mode: a key is set (shown as sk-***, never itself)
+  /// CheckerOptions::deep: the whole image was decoded after its header passed (local files
+  /// and memory). Its outcome is also a finding when not ok: image.corrupt (warn; strict:
+  /// reject) or image.not_decoded (info: refused by a limit, a variant the decoders cannot
+  /// read, or the file could not be read again).
+  std::optional<DeepResult> deep;
+  /// CheckerOptions::only_images: the input is not an image (the probe's error is
+  /// unsupported_format). It is neither judged nor counted as pass, reject, unknown or error
+  /// but in CheckSummary::not_images; the CLI prints no record for it.
+  bool not_an_image = false;
   /// False for an input that was cancelled before it was checked.
   bool checked() const noexcept { return probe.error.code != ErrorCode::cancelled; }
+  /// True for a record to show: checked, and not dropped by CheckerOptions::only_images.
+  bool shown() const noexcept { return checked() && !not_an_image; }
   /// True when nothing failed: the probe (probe-only), or the verdict and, when a call was
   /// made, its answer.
   bool passed() const noexcept;
@@ -86,7 +106,9 @@ struct CheckRecord {
 
 /// The record as one line of JSON (no newline): the schema of the README. Probe-only records
 /// are {"source", [id], format ... error}; judged records {"source", [id], "model",
-/// "decision", "findings", "image", "remote"}.
+/// "decision", "findings", "image", ["deep", "deep_outcome", "deep_us"], "remote"}, the deep
+/// keys only when a deep decode ran (CheckRecord::deep): "deep": true, the DeepOutcome's name
+/// and the decoder's time in microseconds.
 std::string to_json(const CheckRecord& record);
 
 /// `text` as a quoted JSON string: quotes, backslashes and control characters escaped, bytes
@@ -101,6 +123,10 @@ struct CheckSummary {
   std::uint64_t reject = 0;     ///< decision reject
   std::uint64_t unknown = 0;    ///< decision unknown
   std::uint64_t error = 0;      ///< decision error (probe-only: probe errors)
+  /// Inputs that are not images, dropped by CheckerOptions::only_images (not in the four above).
+  std::uint64_t not_images = 0;
+  std::uint64_t deep_checked = 0;  ///< images the deep check decoded, or tried to (CheckerOptions::deep)
+  std::uint64_t deep_corrupt = 0;  ///< of those, found corrupt (image.corrupt)
   std::uint64_t bytes_read = 0;         ///< header bytes handed to the probe
   std::uint64_t bytes_transferred = 0;  ///< bytes received for URL inputs
   /// Remote calls not made because the input was rejected locally: certain.
@@ -139,8 +165,21 @@ struct CheckerOptions {
   std::string model;
   /// The parameters of inputs that give none (e.g. {"ratio", "3:4"}).
   std::vector<Parameter> parameters;
-  /// Inferred and ambiguous rules reject instead of warn.
+  /// Inferred and ambiguous rules reject instead of warn; so does image.corrupt (deep).
   bool strict = false;
+  /// The deep check: a local file or memory input whose header passes is decoded whole
+  /// (deep_decode, deep_decode_file) on the local pool; a decode that fails is the finding
+  /// image.corrupt with the decoder's reason, a warning (strict: a rejection). URLs are not
+  /// decoded. Only in judging mode (a model is set).
+  bool deep = false;
+  /// The deep check's bounds; max_pixels defaults to 7000 x 7000, the largest image any
+  /// built-in model accepts (a header that passes is already within its model's bounds).
+  DeepLimits deep_limits;
+  /// Deep decodes running at once, at most (each may hold deep_memory_bound() bytes); at least 1.
+  unsigned deep_decodes_in_flight = 2;
+  /// Inputs that are not images (probe error unsupported_format) are not judged: their
+  /// records have not_an_image set and are counted in CheckSummary::not_images.
+  bool only_images = false;
   /// How local files are read.
   FileProbeOptions file;
   /// How URLs are fetched.

@@ -2,12 +2,14 @@
 // thread and delivery. Each accepted input is "open" from submit() until its record has been
 // handed to the callback; every path through this file ends an open input in deliver().
 #include <simdjson.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <semaphore>
 #include <thread>
 #include <unordered_map>
 
@@ -36,6 +38,39 @@ DetectResult not_sent(std::string why) {
   return result;
 }
 
+// The deep decode's outcome as a finding, unless it is ok: image.corrupt (warn; strict:
+// reject) or image.not_decoded (info), placed before model.retired, which ends every verdict.
+void add_deep_finding(Verdict& verdict, const DeepResult& deep, bool strict) {
+  if (deep.ok()) return;
+  const bool corrupt = deep.outcome == DeepOutcome::corrupt;
+  const Severity severity = !corrupt ? Severity::info : strict ? Severity::reject : Severity::warn;
+  Finding finding{corrupt ? "image.corrupt" : "image.not_decoded", severity,
+                  (corrupt ? "the image data is cut short or corrupt: " : "not decoded: ") + deep.reason,
+                  {}, std::string(deep_outcome_name(deep.outcome))};
+  const auto retired = std::find_if(verdict.findings.begin(), verdict.findings.end(),
+                                    [](const Finding& f) { return f.code == "model.retired"; });
+  verdict.findings.insert(retired, std::move(finding));
+  if (severity == Severity::reject) verdict.decision = Decision::reject;
+}
+
+// deep_decode_file reads a file again from its start: a stream (a pipe, a FIFO), which the
+// probe has read already, cannot be, and opening a FIFO could wait for a writer for ever.
+bool is_regular_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+DeepResult deep_decode_input(const CheckInput& input, const ImageInfo& header, const DeepLimits& limits) {
+  if (input.kind == CheckInput::Kind::memory) return deep_decode(input.bytes, header, limits);
+  if (!is_regular_file(input.source)) {
+    DeepResult stream;
+    stream.outcome = DeepOutcome::not_checked;
+    stream.reason = "not a regular file: a stream is read once, by the header check";
+    return stream;
+  }
+  return deep_decode_file(input.source, header, limits);
+}
+
 bool is_valid_json(std::string_view text) {
   simdjson::dom::parser parser;
   const simdjson::padded_string padded(text);
@@ -49,6 +84,18 @@ CheckInput CheckInput::from_text(std::string text) {
   input.kind = looks_like_url(text) ? Kind::url : Kind::path;
   input.source = std::move(text);
   return input;
+}
+
+CheckInput CheckInput::from_path(std::string path) {
+  CheckInput input;
+  input.kind = Kind::path;
+  input.source = std::move(path);
+  return input;
+}
+
+CheckInput CheckInput::from_walk(WalkEntry entry) {
+  if (!entry.ok()) return from_failure(std::move(entry.path), std::move(entry.error));
+  return from_path(std::move(entry.path));
 }
 
 CheckInput CheckInput::from_memory(std::string label, std::vector<std::byte> bytes) {
@@ -99,6 +146,8 @@ struct Checker::State {
   unsigned idle_workers = 0;
   std::atomic<bool> stopping{false};  // set under local_mutex and net_mutex
   std::vector<std::thread> local_threads;
+  // Deep decodes running at once: CheckerOptions::deep_decodes_in_flight.
+  std::unique_ptr<std::counting_semaphore<>> deep_slots;
 
   // The network thread and its inbox.
   std::mutex net_mutex;
@@ -114,7 +163,8 @@ struct Checker::State {
   Job make_job(CheckInput input, std::uint64_t sequence) const;
   void dispatch(Job job);
   void run_local();
-  void check_local(Job& job) const;
+  void check_local(Job& job);
+  void deep_check(Job& job);
   void run_network();
   void judge(Job& job, SourceKind kind) const;
   void deliver(CheckRecord record);
@@ -211,6 +261,10 @@ void Checker::State::judge(Job& job, SourceKind kind) const {
                                       {}, record.model}}};
     return;
   }
+  if (options.only_images && record.probe.error.code == ErrorCode::unsupported_format) {
+    record.not_an_image = true;
+    return;
+  }
   if (job.model == nullptr) return;  // probe-only
   Subject subject = subject_from_probe(record.probe, kind);
   if (kind == SourceKind::url) subject.url = job.input.source;
@@ -241,7 +295,17 @@ void Checker::State::deliver(CheckRecord record) {
 // ---------------------------------------------------------------------------------------------
 // The local pool: paths, memory and inputs that failed before they could be read
 
-void Checker::State::check_local(Job& job) const {
+// A local input whose header passed, decoded whole (CheckerOptions::deep).
+void Checker::State::deep_check(Job& job) {
+  CheckRecord& record = job.record;
+  if (!options.deep || !record.verdict || record.verdict->decision != Decision::pass) return;
+  deep_slots->acquire();
+  record.deep = deep_decode_input(job.input, record.probe.info, options.deep_limits);
+  deep_slots->release();
+  add_deep_finding(*record.verdict, *record.deep, options.strict);
+}
+
+void Checker::State::check_local(Job& job) {
   CheckRecord& record = job.record;
   SourceKind kind = SourceKind::local_file;
   switch (job.input.kind) {
@@ -260,6 +324,7 @@ void Checker::State::check_local(Job& job) const {
       break;  // never queued here
   }
   judge(job, kind);
+  deep_check(job);
   if (record.verdict && record.verdict->decision == Decision::pass &&
       options.remote != RemoteMode::offline) {
     record.remote = not_sent("a local file cannot be sent: the service fetches only public URLs");
@@ -611,6 +676,8 @@ void Checker::State::run_network() { NetworkSide(*this).run(); }
 void Checker::State::start() {
   unsigned threads = options.local_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  deep_slots = std::make_unique<std::counting_semaphore<>>(
+      std::max<std::ptrdiff_t>(1, options.deep_decodes_in_flight));
   for (unsigned i = 0; i < threads; ++i) local_threads.emplace_back([this] { run_local(); });
   net_thread = std::thread([this] { run_network(); });
 }

@@ -47,6 +47,14 @@ void SummaryTally::add(const CheckRecord& record, const RuleSet& rules) {
   }
   t.bytes_read += record.probe.bytes_read;
   if (record.probe.network) t.bytes_transferred += record.probe.network->bytes_transferred;
+  if (record.not_an_image) {
+    ++t.not_images;
+    return;
+  }
+  if (record.deep) {
+    ++t.deep_checked;
+    t.deep_corrupt += record.deep->outcome == DeepOutcome::corrupt ? 1 : 0;
+  }
   if (!record.verdict) {  // probe-only
     ++(record.probe.ok() ? t.pass : t.error);
     return;
@@ -94,7 +102,7 @@ namespace facegate {
 
 std::string summary_text(const CheckSummary& s, bool probe_only) {
   std::string text;
-  const std::uint64_t checked = s.records - s.cancelled;
+  const std::uint64_t checked = s.records - s.cancelled - s.not_images;
   if (!probe_only) {
     text += "checked " + std::to_string(checked) + ": " + std::to_string(s.pass) + " pass, " +
             std::to_string(s.reject) + " reject, " + std::to_string(s.unknown) + " unknown, " +
@@ -120,6 +128,13 @@ std::string summary_text(const CheckSummary& s, bool probe_only) {
                 " passing images were not sent (--budget, --max-calls)\n";
       }
     }
+  }
+  if (s.deep_checked > 0) {
+    text += "deep check: " + std::to_string(s.deep_checked) + " images, " +
+            std::to_string(s.deep_corrupt) + " corrupt (image.corrupt)\n";
+  }
+  if (s.not_images > 0) {
+    text += "not images: " + std::to_string(s.not_images) + " skipped (--only-images)\n";
   }
   if (s.cancelled > 0) {
     text += "interrupted: " + std::to_string(s.cancelled) + " inputs not checked\n";

@@ -127,6 +127,11 @@ std::string to_json(const CheckRecord& record) {
   json.key("image").begin_object();
   write_image_fields(json, record.probe);
   json.end_object();
+  if (record.deep) {
+    json.key("deep").boolean(true);
+    json.key("deep_outcome").string(deep_outcome_name(record.deep->outcome));
+    json.key("deep_us").number(record.deep->microseconds);
+  }
   json.key("remote");
   if (record.dry_run) {
     json.begin_object().key("dry_run").raw(dry_run_json(*record.dry_run, record.dry_run_has_key)).end_object();

@@ -51,6 +51,7 @@ struct RunOptions {
   std::optional<std::string> max_age;       ///< --max-age DURATION ("90s", "15m", "12h", "7d")
   std::optional<std::string> budget;        ///< --budget AMOUNT, in the model's price currency
   std::vector<std::string> inputs;          ///< the INPUT arguments
+  WalkOptions walk;                         ///< how directory inputs are walked
   CheckerOptions checker;                   ///< model, strict, fetch and detect settings
 };
 

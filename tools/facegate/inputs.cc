@@ -53,10 +53,17 @@ std::optional<std::uint64_t> count_lines(const std::string& path) {
   return lines + (in_line ? 1 : 0);
 }
 
+// A path naming a directory, through symbolic links (the name was given).
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 }  // namespace
 
-InputReader::InputReader(std::vector<std::string> arguments, InputFormat format, int stdin_fd)
-    : arguments_(std::move(arguments)), format_(format), stdin_fd_(stdin_fd) {
+InputReader::InputReader(std::vector<std::string> arguments, InputFormat format, WalkOptions walk,
+                         int stdin_fd)
+    : arguments_(std::move(arguments)), format_(format), walk_options_(walk), stdin_fd_(stdin_fd) {
   if (pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) wake_pipe_[0] = wake_pipe_[1] = -1;
 }
 
@@ -75,19 +82,27 @@ void InputReader::interrupt() noexcept {
   }
 }
 
-std::optional<std::uint64_t> InputReader::count_total() const {
+std::optional<std::uint64_t> InputReader::count_total(std::stop_token stop) const {
   std::uint64_t total = 0;
   for (const std::string& argument : arguments_) {
+    std::optional<std::uint64_t> count = 1;
     if (argument == "-") return std::nullopt;
     if (argument.size() > 1 && argument[0] == '@') {
-      const auto lines = count_lines(argument.substr(1));
-      if (!lines) return std::nullopt;
-      total += *lines;
-    } else {
-      ++total;
+      count = count_lines(argument.substr(1));
+    } else if (!looks_like_url(argument) && is_directory(argument)) {
+      count = DirectoryWalker::total_if_cheap(argument, walk_options_, 100'000, stop);
     }
+    if (!count || stop.stop_requested()) return std::nullopt;
+    total += *count;
   }
   return total;
+}
+
+// Starts the walk of `input` when it is a path that names a directory.
+bool InputReader::starts_walk(const CheckInput& input) {
+  if (input.kind != CheckInput::Kind::path || !is_directory(input.source)) return false;
+  walk_.emplace(input.source, walk_options_);
+  return true;
 }
 
 void InputReader::close_list() {
@@ -103,6 +118,11 @@ void InputReader::close_list() {
 std::optional<CheckInput> InputReader::next() {
   for (;;) {
     if (interrupted_) return std::nullopt;
+    if (walk_) {
+      if (std::optional<WalkEntry> entry = walk_->next()) return CheckInput::from_walk(std::move(*entry));
+      walk_.reset();
+      continue;
+    }
     if (pending_failure_) {
       std::string where = line_number_ == 0 ? list_name_ : list_name_ + ":" + std::to_string(line_number_);
       CheckInput failed = CheckInput::from_failure(std::move(where), std::move(*pending_failure_));
@@ -113,7 +133,12 @@ std::optional<CheckInput> InputReader::next() {
       std::optional<std::string> line = read_line();
       if (line) {
         if (line->empty()) continue;
-        return from_line(std::move(*line));
+        CheckInput input = from_line(std::move(*line));
+        if (format_ == InputFormat::lines && starts_walk(input)) {
+          walked_list_line_ = true;
+          continue;
+        }
+        return input;
       }
       const bool failed = pending_failure_.has_value();
       if (!failed || at_end_) {
@@ -139,7 +164,8 @@ std::optional<CheckInput> InputReader::next() {
       owns_fd_ = true;
       continue;
     }
-    return CheckInput::from_text(argument);
+    CheckInput input = CheckInput::from_text(argument);
+    if (!starts_walk(input)) return input;
   }
 }
 

@@ -14,7 +14,8 @@ namespace {
 namespace cli = facegate::cli;
 
 const char* const kInputsHelp =
-    "Paths, URLs, '-' (inputs on stdin, one a line) or @FILE (a list file, one input a line)";
+    "Paths, directories (walked), URLs, '-' (inputs on stdin, one a line) or @FILE (a list "
+    "file, one input a line)";
 
 // Options shared by probe and check: inputs, output, how URL inputs are fetched.
 void add_run_options(CLI::App& command, cli::RunOptions& options) {
@@ -50,6 +51,10 @@ void add_run_options(CLI::App& command, cli::RunOptions& options) {
   command.add_flag("--use-proxy-env", checker.fetch.use_environment_proxy,
                    "Honour http_proxy/https_proxy/no_proxy (ignored otherwise)");
   command.add_option("--ca-file", checker.fetch.ca_file, "PEM file of CA certificates to trust");
+  command.add_flag("--follow-symlinks", options.walk.follow_symlinks,
+                   "In directory inputs, follow symbolic links (loops are detected)");
+  command.add_flag("--only-images", checker.only_images,
+                   "No record for inputs that are not images; the summary counts them");
   command.add_option("inputs", options.inputs, kInputsHelp)->required();
 }
 
@@ -58,7 +63,18 @@ void add_check_options(CLI::App& check, cli::RunOptions& options) {
   check.add_option("--model", checker.model, "Model name (see `facegate rules`)")->required();
   check.add_option("--ratio", options.ratio, "The model's ratio parameter, e.g. 1:1");
   check.add_option("--rules", options.rules_file, "Rules file instead of the built-in");
-  check.add_flag("--strict", checker.strict, "Inferred and ambiguous rules reject");
+  check.add_flag("--strict", checker.strict, "Inferred and ambiguous rules reject, and so does image.corrupt");
+  auto* deep = check.add_flag("--deep", checker.deep,
+                              "Decode local images whose header passes: corrupt data is image.corrupt");
+  check.add_option("--max-pixels", checker.deep_limits.max_pixels,
+                   "--deep: largest width x height decoded")
+      ->check(CLI::PositiveNumber)
+      ->needs(deep)
+      ->capture_default_str();
+  check.add_option("--deep-jobs", checker.deep_decodes_in_flight, "--deep: decodes at once, at most")
+      ->check(CLI::Range(1u, 256u))
+      ->needs(deep)
+      ->capture_default_str();
   auto* offline = check.add_flag("--offline", options.offline, "Never call the remote detector");
   check.add_flag("--dry-run", options.dry_run,
                  "Print the detector requests that would be sent (key redacted); send none")

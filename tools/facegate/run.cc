@@ -140,7 +140,7 @@ class RecordWriter {
 
   void add(CheckRecord record) {
     std::unique_lock lock(mutex_);
-    if (record.checked()) {
+    if (record.shown()) {
       all_passed_ = all_passed_ && record.passed();
       if (record.dry_run && !options_.json) {
         dry_runs_.push_back(render_dry_run(*record.dry_run, record.dry_run_has_key));
@@ -212,7 +212,7 @@ class RecordWriter {
   }
 
   void write_record(const CheckRecord& record) {
-    if (record.checked()) write(render(record));
+    if (record.shown()) write(render(record));
   }
 
   void write(const std::string& text) {
@@ -258,11 +258,18 @@ std::string duration_text(double seconds) {
   return text;
 }
 
-// Redraws one status line at most 4 times a second while the run lasts.
+// Redraws one status line at most 4 times a second while the run lasts. The total is counted
+// on a thread of its own ("?" until it is known, or when it is not cheap).
 class Progress {
  public:
-  Progress(const Checker& checker, std::optional<std::uint64_t> total)
-      : checker_(checker), total_(total), start_(Clock::now()), thread_([this] { run(); }) {}
+  Progress(const Checker& checker, const InputReader& reader)
+      : checker_(checker),
+        reader_(reader),
+        start_(Clock::now()),
+        thread_([this] { run(); }),
+        counter_([this](std::stop_token stop) {
+          if (auto total = reader_.count_total(stop)) total_ = *total;
+        }) {}
   ~Progress() {
     {
       std::lock_guard lock(mutex_);
@@ -284,18 +291,20 @@ class Progress {
 
   void draw() const {
     const CheckSummary s = checker_.summary();
+    const std::uint64_t total = total_;
+    const bool known = total != kNoTotal && reader_.total_holds();
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     const double rate = elapsed > 0 ? static_cast<double>(s.records) / elapsed : 0;
     std::string line(1, '\r');
     line += std::to_string(s.records);
     line += '/';
-    line += total_ ? std::to_string(*total_) : std::string("?");
+    line += known ? std::to_string(total) : std::string("?");
     line += " inputs, ";
     char number[32];
     std::snprintf(number, sizeof number, "%.0f/s", rate);
     line += number;
-    if (total_ && rate > 0 && *total_ > s.records) {
-      line += ", ETA " + duration_text(static_cast<double>(*total_ - s.records) / rate);
+    if (known && rate > 0 && total > s.records) {
+      line += ", ETA " + duration_text(static_cast<double>(total - s.records) / rate);
     }
     if (s.online) {
       line += " | remote calls " + std::to_string(s.remote_calls) + ", billed " +
@@ -307,13 +316,17 @@ class Progress {
     std::fflush(stderr);
   }
 
+  static constexpr std::uint64_t kNoTotal = ~std::uint64_t{0};
+
   const Checker& checker_;
-  const std::optional<std::uint64_t> total_;
+  const InputReader& reader_;
+  std::atomic<std::uint64_t> total_{kNoTotal};
   const Clock::time_point start_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool done_ = false;
   std::thread thread_;
+  std::jthread counter_;  // last: stopped and joined first
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -442,7 +455,7 @@ int run_inputs(RunOptions options) {
   choose_remote_mode(options);
   if (!options.probe_only && !set_ledger_options(options)) return kExitUsage;
 
-  InputReader reader(options.inputs, options.input_format);
+  InputReader reader(options.inputs, options.input_format, options.walk);
   RecordWriter writer(options, stdout);
   NotSentNotices not_sent;
   CheckerResult made = Checker::create(checker_options, [&](CheckRecord record) {
@@ -468,7 +481,7 @@ int run_inputs(RunOptions options) {
       });
   const bool show_progress = options.progress.value_or(isatty(STDERR_FILENO) == 1);
   std::optional<Progress> progress;
-  if (show_progress) progress.emplace(checker, reader.count_total());
+  if (show_progress) progress.emplace(checker, reader);
 
   std::uint64_t sequence = 0;
   while (!writer.failed()) {
