@@ -146,13 +146,14 @@ constexpr unsigned kMaxFilesInFlight = 64;
 // 3.9 ms and 4.8 ms. On Linux 6.18 with system calls made to cost 1 µs (run_local.py --sweep
 // --syscall-tax 2160), two rings beat two threads' loops from 256 files (128 a ring) on.
 constexpr std::size_t kMinFilesPerRing = 400;
-// IoUringUse::automatic: rings when a system call costs more than this. A ring saves the
-// system calls of probe_file (4.1 a file: open, fstat, 1.1 pread, close) and pays for its
-// setup, a STATX on a kernel worker and the completions. Measured with run_local.py --sweep
-// on Linux 6.18, 2 CPUs, 4,096 files (2026-12-01): two threads' loops take 14.3 ms and two
-// rings 15.3 ms where a system call costs 200 ns (untaxed); 16.1 ms and 15.1 ms at 340 ns,
-// 21.7 ms and 17.0 ms at 620 ns, 22.6 ms and 15.7 ms at 1 µs (--syscall-tax 270, 1080, 2160).
-constexpr double kRingSystemCallNanoseconds = 350;
+// IoUringUse::automatic takes rings from there on, whatever a system call costs. Measured with
+// run_local.py on Linux 6.18, 2 CPUs, 10,272 files, a system call 200-240 ns, other builds
+// running (load 4-6, 2026-12-01, three runs): a ring per thread 5.0-5.9 µs a file (wall), two
+// threads' loops over probe_file 8.6-12.8, one thread 7.9-10.8, the single-threaded
+// read-4-KiB baseline 6.7-8.5. The loops' two threads gained nothing over one there, while the
+// rings' kernel workers did run in parallel. On the same kernel, quiet, the --sweep at 4,096
+// files had loops 7% ahead (14.3 ms against 15.3): the rings' worst case is close, their best
+// case twice as fast.
 // Between two submissions a file in flight adds at most two entries: a CLOSE and the next
 // file's STATX, or an OPENAT and its linked READ. Twice that leaves the queue room to spare,
 // so a link is never split across two submissions.
@@ -552,26 +553,6 @@ bool probe_with_rings(Batch& batch, unsigned threads) {
   return true;
 }
 
-// What a system call costs this process, in nanoseconds: the fastest of a few runs of
-// getppid(2), which does next to nothing in the kernel (the fastest, since a run that was
-// interrupted measures the interruption). Timed once per process: 128 calls, 26 µs where a
-// call costs 200 ns.
-double system_call_nanoseconds() {
-  static const double cost = [] {
-    constexpr int kRuns = 16;
-    constexpr int kCallsPerRun = 8;
-    double best = std::numeric_limits<double>::max();
-    for (int run = 0; run < kRuns; ++run) {
-      const auto start = std::chrono::steady_clock::now();
-      for (int call = 0; call < kCallsPerRun; ++call) ::getppid();
-      const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
-      best = std::min(best, took.count() / kCallsPerRun);
-    }
-    return best;
-  }();
-  return cost;
-}
-
 #endif  // FACEGATE_HAVE_IO_URING
 
 // How one probe_files call runs.
@@ -591,8 +572,7 @@ Plan plan_for(std::size_t files, const FileProbeOptions& options) {
                            std::min(detail::usable_cores(), kMaxThreads)));
 #ifdef FACEGATE_HAVE_IO_URING
   if (options.io_uring == IoUringUse::always) plan.rings = true;
-  if (options.io_uring == IoUringUse::automatic && files / plan.threads >= kMinFilesPerRing &&
-      system_call_nanoseconds() > kRingSystemCallNanoseconds) {
+  if (options.io_uring == IoUringUse::automatic && files / plan.threads >= kMinFilesPerRing) {
     plan.rings = true;
   }
 #endif

@@ -177,10 +177,8 @@ ProbeResult probe_memory(std::span<const std::byte> bytes);
 
 /// Whether probe_files reads files with io_uring.
 enum class IoUringUse : std::uint8_t {
-  /// Where it was measured to win: when a system call costs this process more than 350 ns
-  /// (timed once, at the first batch that could use rings) and each ring gets 400 files or
-  /// more. Where system calls cost less (200 ns on Linux 6.18 on this project's machine), the
-  /// threads' loops over probe_file are as fast or faster.
+  /// Where it was measured to win: when each ring gets 400 files or more (lib/probe_batch.cc
+  /// has the figures). Fewer files loop over probe_file.
   automatic,
   never,   ///< every thread loops over probe_file
   always,  ///< one ring per thread, whatever the count of files, where the build and kernel allow
