@@ -190,6 +190,26 @@ TEST_CASE("libcurl results map to fetch errors") {
   CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL) == ErrorCode::scheme);
   CHECK(error_code_from_curl(CURLE_PARTIAL_FILE) == ErrorCode::protocol);
   CHECK(error_code_from_curl(CURLE_RECV_ERROR) == ErrorCode::network);
+  CHECK(error_code_from_curl(CURLE_WEIRD_SERVER_REPLY) == ErrorCode::protocol);
+}
+
+TEST_CASE("libcurl results after a request was sent name the server's answer") {
+  using facegate::detail::error_code_from_curl;
+  using facegate::detail::TransferStage;
+  // Not yet sent: the URL's scheme, a setup failure.
+  CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL, TransferStage::setup) ==
+        ErrorCode::scheme);
+  CHECK(error_code_from_curl(CURLE_OUT_OF_MEMORY, TransferStage::setup) == ErrorCode::internal);
+  // Sent: a status line libcurl rejects (HTTP/0.9), a header too large for its buffers.
+  CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL, TransferStage::sent) ==
+        ErrorCode::protocol);
+  CHECK(error_code_from_curl(CURLE_OUT_OF_MEMORY, TransferStage::sent) == ErrorCode::protocol);
+  // Answered: a redirect libcurl would not follow is the redirect's scheme.
+  CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL, TransferStage::answered) ==
+        ErrorCode::scheme);
+  CHECK(error_code_from_curl(CURLE_OUT_OF_MEMORY, TransferStage::answered) ==
+        ErrorCode::protocol);
+  CHECK(error_code_from_curl(CURLE_RECV_ERROR, TransferStage::answered) == ErrorCode::network);
 }
 
 TEST_CASE("address scopes follow the special-purpose registries") {
@@ -665,6 +685,33 @@ TEST_CASE("headers that never end are cut off") {
   const ProbeResult result = facegate::probe_url(servers().faults.url("huge_headers"),
                                                  loopback_options());
   CHECK(result.error.code == ErrorCode::protocol);
+}
+
+TEST_CASE("answers that are not HTTP, or never end their 1xx, are protocol errors") {
+  for (const char* mode : {"garbage_status", "huge_header_line", "endless_interim"}) {
+    const ProbeResult result = facegate::probe_url(servers().faults.url(mode), loopback_options());
+    INFO(mode << ": " << facegate::error_code_name(result.error.code) << " "
+              << result.error.message);
+    CHECK(result.error.code == ErrorCode::protocol);
+    CHECK(result.network->requests == 1);
+  }
+}
+
+TEST_CASE("URLs refused before any request say why: scheme, malformed, not public") {
+  const auto scheme = facegate::probe_url("ftp://x/", loopback_options());
+  CHECK(scheme.error.code == ErrorCode::scheme);
+  CHECK(scheme.error.message.find("scheme 'ftp'") != std::string::npos);
+  const auto malformed = facegate::probe_url("https://a b/", loopback_options());
+  CHECK(malformed.error.code == ErrorCode::bad_url);
+  CHECK(malformed.error.message.find("not a URL") != std::string::npos);
+  const auto private_host = facegate::probe_url("http://10.1.2.3/a.jpg", loopback_options());
+  CHECK(private_host.error.code == ErrorCode::private_address);
+  CHECK(scheme.error.message.find("private") == std::string::npos);
+  CHECK(malformed.error.message.find("private") == std::string::npos);
+  for (const ProbeResult* result : {&scheme, &malformed, &private_host}) {
+    CHECK(result->network->requests == 0);
+    CHECK(result->network->bytes_transferred == 0);
+  }
 }
 
 TEST_CASE("redirects: followed, counted, limited, and re-checked") {

@@ -18,6 +18,9 @@ constexpr std::size_t kMaxResponseHeaderBytes = 64 * 1024;
 // Range requests per URL. The default policy needs at most 2 on the measured corpus, and its
 // doubling reaches the default byte cap within 8; past 32 a server is answering in slivers.
 constexpr std::uint32_t kMaxRangeRequests = 32;
+// 1xx interim responses before a final one. RFC 9110 15.2 sets no limit; servers send one or
+// two (100 Continue, 103 Early Hints); more is a server that never answers.
+constexpr std::uint32_t kMaxInterimResponses = 8;
 
 struct EasyDeleter {
   void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
@@ -65,6 +68,8 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   void request_next();
   void on_transfer_start();
   void on_transfer_done(CURLcode code);
+  TransferStage stage() const;
+  void fail_from_curl(CURLcode code);
   void judge_response();
   void refuse(ErrorCode code, std::string message);
   std::size_t on_body(std::span<const std::byte> bytes);
@@ -94,6 +99,9 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   PlannedRange asked_;
   ResponseFields fields_;
   std::size_t header_bytes_ = 0;
+  std::uint32_t interim_responses_ = 0;
+  std::uint32_t requests_before_ = 0;   // guard_.requests_sent() when this transfer began
+  std::uint32_t requests_answered_ = 0;  // guard_.requests_sent() at the last status line
   BodyMode mode_ = BodyMode::unjudged;
   std::uint64_t body_first_ = 0;
   std::optional<std::uint64_t> body_length_;
@@ -162,6 +170,8 @@ void HeaderFetch::request_next() {
   asked_ = *range;
   fields_ = ResponseFields{};
   header_bytes_ = 0;
+  interim_responses_ = 0;
+  requests_before_ = guard_.requests_sent();
   mode_ = BodyMode::unjudged;
   body_first_ = 0;
   body_length_.reset();
@@ -229,7 +239,7 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
         (code == CURLE_COULDNT_CONNECT || code == CURLE_ABORTED_BY_CALLBACK)) {
       return fail(ErrorCode::private_address, guard_.refusal());
     }
-    return fail(error_code_from_curl(code), curl_error_text(code, error_buffer_));
+    return fail_from_curl(code);
   }
   if (mode_ == BodyMode::stream) {
     probe_.finish();
@@ -242,6 +252,25 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
                                            std::to_string(*body_length_));
   }
   request_next();
+}
+
+TransferStage HeaderFetch::stage() const {
+  const std::uint32_t sent = guard_.requests_sent();
+  if (sent == requests_before_) return TransferStage::setup;
+  return requests_answered_ == sent ? TransferStage::answered : TransferStage::sent;
+}
+
+void HeaderFetch::fail_from_curl(CURLcode code) {
+  const TransferStage reached = stage();
+  const ErrorCode error = error_code_from_curl(code, reached);
+  std::string message = curl_error_text(code, error_buffer_);
+  // libcurl says "Out of memory" when a header line outgrows its buffer.
+  if (error == ErrorCode::protocol && code == CURLE_OUT_OF_MEMORY) {
+    message = "a response header too large for libcurl (" + message + ")";
+  } else if (error == ErrorCode::protocol && code == CURLE_UNSUPPORTED_PROTOCOL) {
+    message = "the answer is not HTTP (" + message + ")";
+  }
+  fail(error, std::move(message));
 }
 
 void HeaderFetch::refuse(ErrorCode code, std::string message) {
@@ -317,7 +346,17 @@ std::size_t HeaderFetch::stop_with(ErrorCode code, std::string message) {
 }
 
 std::size_t HeaderFetch::on_header(std::string_view line) {
-  if (line.starts_with("HTTP/")) header_bytes_ = 0;  // a new response (redirect, 1xx)
+  if (line.starts_with("HTTP/")) {  // a new response (redirect, 1xx)
+    header_bytes_ = 0;
+    requests_answered_ = guard_.requests_sent();
+    const std::size_t space = line.find(' ');
+    if (space != std::string_view::npos && space + 1 < line.size() && line[space + 1] == '1' &&
+        ++interim_responses_ > kMaxInterimResponses) {
+      failure_ = Error{ErrorCode::protocol, "more than " + std::to_string(kMaxInterimResponses) +
+                                                " interim (1xx) responses"};
+      return 0;
+    }
+  }
   header_bytes_ += line.size();
   if (header_bytes_ > kMaxResponseHeaderBytes) {
     failure_ = Error{ErrorCode::protocol, "response headers exceed 64 KiB"};

@@ -21,6 +21,9 @@ until killed. The first path segment picks the behaviour; FILE is a path below R
   /hang                    200 headers without length, then nothing ever
   /drip/FILE               200 with length, one byte per second
   /huge_headers            a 200 whose header lines never end
+  /huge_header_line        a 200 with one header line of 1 MB
+  /garbage_status          a status line that is not HTTP
+  /endless_interim         1xx interim responses forever, never a final one
   /loop/N                  302 to /loop/N+1, forever
   /to_file                 302 to file:///etc/passwd
   /to_private              302 to http://10.0.0.1:9/x (a client must never connect there)
@@ -208,6 +211,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         line = b"X-Filler: " + b"x" * 1000 + b"\r\n"
         while True:
             self.wfile.write(line)
+
+    def mode_huge_header_line(self, rest):
+        self.close_after()
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Filler: " + b"x" * (1 << 20) + b"\r\n\r\n")
+
+    def mode_garbage_status(self, rest):
+        self.close_after()
+        self.wfile.write(b"GARBAGE \x01\x02 NOT HTTP\r\n\r\n" + b"z" * 100)
+
+    def mode_endless_interim(self, rest):
+        # RFC 9110 15.2: a client must accept any number of 1xx before the final response.
+        self.close_after()
+        while True:
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
 
     def mode_loop(self, rest):
         self.redirect("/loop/%d" % (int(rest or "0") + 1))
