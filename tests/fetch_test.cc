@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "facegate/check.hpp"
 #include "facegate/fetch.hpp"
 #include "net/address.hpp"
 #include "net/http_headers.hpp"
@@ -38,6 +39,11 @@ const fs::path kCorpus = "/usr/share/libjxl-testdata";
 const std::string kSmallPng = "libjxl/external/pngsuite/g10n3p04.png";
 const std::string kLargePng = "libjxl/jxl/flower/flower.png";
 const std::string kJpeg = "libjxl/jxl/flower/flower_small.q85_444_non_interleaved.jpg";
+
+// A served file whose name needs percent-encoding in a URL ("café portrait.jpg"), and that
+// name as normalize_url spells it.
+const std::string kRawName = "caf\xc3\xa9 portrait.jpg";
+const std::string kEncodedName = "caf%C3%A9%20portrait.jpg";
 
 // Loopback servers are allowed; nothing else is.
 FetchOptions loopback_options() {
@@ -69,6 +75,9 @@ class ServedTree {
     const fs::path crafted = facegate::test::source_root() / "tests" / "data" / "crafted";
     if (fs::is_directory(crafted)) fs::create_directory_symlink(crafted, dir_.path() / "crafted");
     write_empty(dir_.path() / "empty.jpg");
+    // A name with raw UTF-8 and a space: its URL must be percent-encoded to be fetched.
+    fs::copy_file(facegate::test::source_root() / "examples" / "portrait-640x800.jpg",
+                  dir_.path() / kRawName);
     write_prefix(kCorpus / "jxl/flower/flower_small.q85_444_non_interleaved.jpg", 150,
                  dir_.path() / "truncated.jpg");
     const fs::path converted = dir_.path() / "converted";
@@ -325,6 +334,21 @@ TEST_CASE("looks_like_url tells URLs from paths") {
   CHECK_FALSE(facegate::looks_like_url("1http://x"));
 }
 
+TEST_CASE("normalize_url percent-encodes what RFC 3986 does not allow, after the host only") {
+  using facegate::normalize_url;
+  CHECK(normalize_url("http://h/caf\xc3\xa9.jpg") == "http://h/caf%C3%A9.jpg");
+  CHECK(normalize_url("http://h/a b.jpg?q=x y#f g") == "http://h/a%20b.jpg?q=x%20y#f%20g");
+  CHECK(normalize_url("http://h/%41%e9%2F") == "http://h/%41%e9%2F");  // escapes stay
+  CHECK(normalize_url("http://h/100%") == "http://h/100%25");          // a lone % does not
+  CHECK(normalize_url("http://h/%4") == "http://h/%254");
+  CHECK(normalize_url("http://h/<\"{|}>^`\\\x7f\x01") ==
+        "http://h/%3C%22%7B%7C%7D%3E%5E%60%5C%7F%01");
+  const std::string allowed = "https://u@h:8/a-._~:/?#[]@!$&'()*+,;=Z9";
+  CHECK(normalize_url(allowed) == allowed);
+  CHECK(normalize_url("https://a b/") == "https://a b/");  // the host is not escaped: malformed
+  CHECK(normalize_url(normalize_url("http://h/\xc3\xa9 %")) == "http://h/%C3%A9%20%25");
+}
+
 TEST_CASE("Content-Range and Content-Length parse strictly") {
   using facegate::detail::parse_content_length;
   using facegate::detail::parse_content_range;
@@ -449,6 +473,47 @@ TEST_CASE("nginx: a further range starts at want().offset, on the same connectio
   CHECK(lines[1].find("206 range=bytes=" + std::to_string(next) + "-" +
                       std::to_string(next + second_length - 1) + " ") != std::string::npos);
   CHECK(connection_of(lines[0]) == connection_of(lines[1]));
+}
+
+TEST_CASE("nginx: a URL with raw UTF-8 and a space is fetched, and sent, percent-encoded") {
+  const std::string raw = servers().nginx.url(kRawName);
+  const std::string encoded = servers().nginx.url(kEncodedName);
+  REQUIRE(raw != encoded);
+  CHECK(facegate::normalize_url(raw) == encoded);
+  const std::size_t log_before = servers().nginx.access_log_mark();
+  const ProbeResult fetched = facegate::probe_url(raw, loopback_options());
+  CHECK(fetched.ok());
+  CHECK(fetched.network->final_url == encoded);
+  const auto log = servers().nginx.access_log_since(log_before);
+  REQUIRE(log.size() == 1);
+  INFO(log.front());
+  CHECK(log.front().find("target=/" + kEncodedName) != std::string::npos);
+
+  // The detector request of the same input names the URL fetched; the record keeps the input.
+  facegate::CheckerOptions options;
+  options.model = "wan2.2-s2v-detect";
+  options.fetch = loopback_options();
+  options.fetch.allow_private_network = true;  // else the URL rule rejects the loopback URL
+  options.remote = facegate::RemoteMode::dry_run;
+  std::vector<facegate::CheckRecord> records;
+  {
+    facegate::CheckerResult made = facegate::Checker::create(
+        options, [&records](facegate::CheckRecord record) { records.push_back(std::move(record)); });
+    REQUIRE(made.ok());
+    made.checker->submit(facegate::CheckInput::from_text(raw));
+    made.checker->finish();
+  }
+  REQUIRE(records.size() == 1);
+  const facegate::CheckRecord& record = records.front();
+  CHECK(record.source == raw);
+  REQUIRE(record.probe.network.has_value());
+  CHECK(record.probe.network->final_url == encoded);
+  INFO(record.probe.error.message);
+  REQUIRE(record.verdict.has_value());
+  CHECK(record.verdict->decision == facegate::Decision::pass);
+  REQUIRE(record.dry_run.has_value());
+  CHECK(record.dry_run->body.find("\"image_url\":\"" + encoded + "\"") != std::string::npos);
+  CHECK(record.dry_run->body.find("\xef\xbf\xbd") == std::string::npos);  // no U+FFFD
 }
 
 TEST_CASE("nginx: an empty file is the probe's end of input") {

@@ -131,6 +131,12 @@ ErrorCode check_public_url(std::string_view url);
 /// check_public_url(url) == ErrorCode::none: the check behind the rule `url.not_public`.
 bool url_is_public(std::string_view url);
 
+/// `url` with every byte after the host that RFC 3986 does not allow percent-encoded as %XX
+/// (raw UTF-8, spaces, control bytes, `"<>\\^`{|}`, a `%` without two hex digits); existing
+/// %XX escapes and the scheme and authority stay as they are. The one spelling of a URL that
+/// is fetched, sent to the detector and reported as NetworkFacts::final_url before redirects.
+std::string normalize_url(std::string_view url);
+
 /// True when `input` starts with a URL scheme and "://" ("https://...", "ftp://..."): the
 /// CLI's test for "URL, not a path". Non-http schemes then fail with ErrorCode::scheme.
 bool looks_like_url(std::string_view input) noexcept;

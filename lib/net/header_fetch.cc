@@ -45,7 +45,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
         policy_(policy),
         on_done_(std::move(on_done)),
         guard_(address_policy(options)),
-        url_(std::move(url)) {
+        url_(normalize_url(url)) {
     result_.network.emplace();
   }
 
@@ -88,7 +88,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   std::unique_ptr<CURL, EasyDeleter> easy_;
   char error_buffer_[CURL_ERROR_SIZE] = {};
   Probe probe_;
-  const std::string url_;  // as given
+  const std::string url_;  // normalize_url() of the URL given
   ProbeResult result_;     // result_.network is always set
   NetworkFacts& net() { return *result_.network; }
   std::optional<TransferLoop::Clock::time_point> deadline_;

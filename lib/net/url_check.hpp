@@ -8,7 +8,7 @@
 
 namespace facegate::detail {
 
-/// none when `url` parses, its scheme is http or https, and its host is not a literal address
+/// none when normalize_url(url) parses, its scheme is http or https, and its host is not a literal address
 /// (or "localhost", RFC 6761 6.3) outside `policy`; otherwise the failure with a message.
 /// libcurl's URL parser normalizes IPv4 spellings first ("2130706433", "0x7f.1" -> 127.0.0.1).
 Error check_url(std::string_view url, const AddressPolicy& policy);
