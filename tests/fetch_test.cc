@@ -161,6 +161,14 @@ void check_same_as_disk(const ProbeResult& remote, const std::string& relative) 
   CHECK(*remote.file_size == fs::file_size(servers().tree.path() / relative));
 }
 
+// bytes_transferred counts every byte received: `body` body bytes plus the headers of
+// `responses` responses, each under 512 bytes from the test servers.
+void check_received(const ProbeResult& result, std::uint64_t body, std::uint64_t responses) {
+  const std::uint64_t received = result.network->bytes_transferred;
+  CHECK(received > body);
+  CHECK(received <= body + responses * 512);
+}
+
 // The "connection=N" field of an nginx access log line (format "fetch" of nginx.conf.in):
 // requests with the same one came on the same connection.
 std::string connection_of(const std::string& line) {
@@ -465,7 +473,7 @@ TEST_CASE("nginx: a further range starts at want().offset, on the same connectio
   const std::uint64_t second_length =
       std::min<std::uint64_t>(facegate::detail::kDefaultRangePolicy.further_length,
                               bytes.size() - next);
-  CHECK(result.network->bytes_transferred == first + second_length);
+  check_received(result, first + second_length, 2);
 
   const std::vector<std::string> lines = servers().nginx.access_log_since(log_before);
   REQUIRE(lines.size() == 2);
@@ -650,7 +658,7 @@ TEST_CASE("a server that answers less than asked is asked again from want().offs
       servers().faults.url("sliced_range/" + kJpeg), loopback_options());
   check_same_as_disk(result, kJpeg);
   CHECK(result.network->requests > 1);
-  CHECK(result.network->bytes_transferred == result.bytes_read);  // 100-byte slices, each used
+  check_received(result, result.bytes_read, result.network->requests);  // 100-byte slices, used
 }
 
 TEST_CASE("a 206 with an unknown total still probes, without a size") {
@@ -689,7 +697,7 @@ TEST_CASE("Content-Length lies") {
         servers().faults.url("short_length/" + kJpeg), loopback_options());
     CHECK(result.error.code == ErrorCode::truncated);
     CHECK(result.file_size == 50u);
-    CHECK(result.network->bytes_transferred <= 50);
+    check_received(result, 50, 1);
   }
   SUBCASE("longer than the body: the header is in, the answer stands") {
     const ProbeResult result = facegate::probe_url(
@@ -703,7 +711,7 @@ TEST_CASE("Content-Length lies") {
     const ProbeResult result = facegate::probe_url(
         servers().faults.url("cut/20/" + kJpeg), loopback_options());
     CHECK(result.error.code == ErrorCode::protocol);
-    CHECK(result.network->bytes_transferred == 20);
+    check_received(result, 20, 1);
   }
 }
 
@@ -808,6 +816,32 @@ TEST_CASE("redirects: followed, counted, limited, and re-checked") {
     CHECK(result.error.message.find("10.0.0.1") != std::string::npos);
     CHECK(result.network->requests == 1);
   }
+}
+
+TEST_CASE("a redirect's body counts against the byte cap and is not read to its end") {
+  const auto start = std::chrono::steady_clock::now();
+  const ProbeResult result = facegate::probe_url(
+      servers().faults.url("fat_redirect/fat/" + kSmallPng), loopback_options());
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+  check_same_as_disk(result, kSmallPng);
+  CHECK(result.network->requests == 2);
+  CHECK(result.network->final_url == servers().faults.url("ignore_range/" + kSmallPng));
+  // Read: the redirect's headers and at most a few KiB of its 50 MB body, then the image.
+  CHECK(result.network->bytes_transferred > 1024);
+  CHECK(result.network->bytes_transferred < 64 * 1024);
+  // What the server managed to write: the client's socket buffers, not 50 MB.
+  std::ifstream count(servers().tree.path() / "sent-fat");
+  std::uint64_t sent = 0;
+  count >> sent;
+  CHECK(sent > 0);
+  CHECK(sent < 8u << 20);
+
+  FetchOptions small_cap = loopback_options();
+  small_cap.byte_cap = 4096;
+  const ProbeResult capped = facegate::probe_url(
+      servers().faults.url("fat_redirect/capped/" + kSmallPng), small_cap);
+  CHECK(capped.error.code == ErrorCode::byte_cap);
+  CHECK(capped.network->bytes_transferred <= small_cap.byte_cap + CURL_MAX_WRITE_SIZE);
 }
 
 TEST_CASE("error statuses name the status") {

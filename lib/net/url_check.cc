@@ -64,6 +64,18 @@ std::size_t path_start(std::string_view url) {
 
 }  // namespace
 
+std::string resolve_location(const std::string& base, std::string_view location) {
+  std::unique_ptr<CURLU, UrlDeleter> parsed(curl_url());
+  const std::string reference = normalize_url(location);
+  if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK ||
+      curl_url_set(parsed.get(), CURLUPART_URL, reference.c_str(), CURLU_NON_SUPPORT_SCHEME) !=
+          CURLUE_OK) {
+    return {};
+  }
+  const CurlString resolved = url_part(parsed.get(), CURLUPART_URL);
+  return resolved ? std::string(resolved.get()) : std::string();
+}
+
 Error check_url(std::string_view url, const AddressPolicy& policy) {
   std::unique_ptr<CURLU, UrlDeleter> parsed(curl_url());
   if (!parsed) return {ErrorCode::internal, "out of memory parsing a URL"};

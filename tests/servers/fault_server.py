@@ -25,6 +25,8 @@ until killed. The first path segment picks the behaviour; FILE is a path below R
   /garbage_status          a status line that is not HTTP
   /endless_interim         1xx interim responses forever, never a final one
   /loop/N                  302 to /loop/N+1, forever
+  /fat_redirect/NAME/FILE  302 to /ignore_range/FILE with a 50 MB body on a kept-alive
+                           connection; the body bytes written so far are in ROOT/sent-NAME
   /to_file                 302 to file:///etc/passwd
   /to_private              302 to http://10.0.0.1:9/x (a client must never connect there)
   /redirect/FILE           302 to /ignore_range/FILE on this server
@@ -225,6 +227,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.close_after()
         while True:
             self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+
+    def mode_fat_redirect(self, rest):
+        name, relative = rest.split("/", 1)
+        size = 50 << 20
+        self.start(302, [("Location", "/ignore_range/" + relative),
+                         ("Content-Length", str(size))])
+        piece = bytes(65536)
+        sent = 0
+        count_file = os.path.join(self.server.root, "sent-" + name)
+        while sent < size:
+            self.wfile.write(piece)
+            sent += len(piece)
+            with open(count_file, "w") as f:
+                f.write(str(sent))
 
     def mode_loop(self, rest):
         self.redirect("/loop/%d" % (int(rest or "0") + 1))
