@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "facegate/check.hpp"
 #include "facegate/fetch.hpp"
 #include "net/address.hpp"
 #include "net/http_headers.hpp"
@@ -38,6 +39,11 @@ const fs::path kCorpus = "/usr/share/libjxl-testdata";
 const std::string kSmallPng = "libjxl/external/pngsuite/g10n3p04.png";
 const std::string kLargePng = "libjxl/jxl/flower/flower.png";
 const std::string kJpeg = "libjxl/jxl/flower/flower_small.q85_444_non_interleaved.jpg";
+
+// A served file whose name needs percent-encoding in a URL ("café portrait.jpg"), and that
+// name as normalize_url spells it.
+const std::string kRawName = "caf\xc3\xa9 portrait.jpg";
+const std::string kEncodedName = "caf%C3%A9%20portrait.jpg";
 
 // Loopback servers are allowed; nothing else is.
 FetchOptions loopback_options() {
@@ -69,6 +75,9 @@ class ServedTree {
     const fs::path crafted = facegate::test::source_root() / "tests" / "data" / "crafted";
     if (fs::is_directory(crafted)) fs::create_directory_symlink(crafted, dir_.path() / "crafted");
     write_empty(dir_.path() / "empty.jpg");
+    // A name with raw UTF-8 and a space: its URL must be percent-encoded to be fetched.
+    fs::copy_file(facegate::test::source_root() / "examples" / "portrait-640x800.jpg",
+                  dir_.path() / kRawName);
     write_prefix(kCorpus / "jxl/flower/flower_small.q85_444_non_interleaved.jpg", 150,
                  dir_.path() / "truncated.jpg");
     const fs::path converted = dir_.path() / "converted";
@@ -152,6 +161,14 @@ void check_same_as_disk(const ProbeResult& remote, const std::string& relative) 
   CHECK(*remote.file_size == fs::file_size(servers().tree.path() / relative));
 }
 
+// bytes_transferred counts every byte received: `body` body bytes plus the headers of
+// `responses` responses, each under 512 bytes from the test servers.
+void check_received(const ProbeResult& result, std::uint64_t body, std::uint64_t responses) {
+  const std::uint64_t received = result.network->bytes_transferred;
+  CHECK(received > body);
+  CHECK(received <= body + responses * 512);
+}
+
 // The "connection=N" field of an nginx access log line (format "fetch" of nginx.conf.in):
 // requests with the same one came on the same connection.
 std::string connection_of(const std::string& line) {
@@ -190,6 +207,26 @@ TEST_CASE("libcurl results map to fetch errors") {
   CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL) == ErrorCode::scheme);
   CHECK(error_code_from_curl(CURLE_PARTIAL_FILE) == ErrorCode::protocol);
   CHECK(error_code_from_curl(CURLE_RECV_ERROR) == ErrorCode::network);
+  CHECK(error_code_from_curl(CURLE_WEIRD_SERVER_REPLY) == ErrorCode::protocol);
+}
+
+TEST_CASE("libcurl results after a request was sent name the server's answer") {
+  using facegate::detail::error_code_from_curl;
+  using facegate::detail::TransferStage;
+  // Not yet sent: the URL's scheme, a setup failure.
+  CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL, TransferStage::setup) ==
+        ErrorCode::scheme);
+  CHECK(error_code_from_curl(CURLE_OUT_OF_MEMORY, TransferStage::setup) == ErrorCode::internal);
+  // Sent: a status line libcurl rejects (HTTP/0.9), a header too large for its buffers.
+  CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL, TransferStage::sent) ==
+        ErrorCode::protocol);
+  CHECK(error_code_from_curl(CURLE_OUT_OF_MEMORY, TransferStage::sent) == ErrorCode::protocol);
+  // Answered: a redirect libcurl would not follow is the redirect's scheme.
+  CHECK(error_code_from_curl(CURLE_UNSUPPORTED_PROTOCOL, TransferStage::answered) ==
+        ErrorCode::scheme);
+  CHECK(error_code_from_curl(CURLE_OUT_OF_MEMORY, TransferStage::answered) ==
+        ErrorCode::protocol);
+  CHECK(error_code_from_curl(CURLE_RECV_ERROR, TransferStage::answered) == ErrorCode::network);
 }
 
 TEST_CASE("address scopes follow the special-purpose registries") {
@@ -303,6 +340,21 @@ TEST_CASE("looks_like_url tells URLs from paths") {
   CHECK_FALSE(facegate::looks_like_url("://x"));
   CHECK_FALSE(facegate::looks_like_url("C:\\photos\\a.jpg"));
   CHECK_FALSE(facegate::looks_like_url("1http://x"));
+}
+
+TEST_CASE("normalize_url percent-encodes what RFC 3986 does not allow, after the host only") {
+  using facegate::normalize_url;
+  CHECK(normalize_url("http://h/caf\xc3\xa9.jpg") == "http://h/caf%C3%A9.jpg");
+  CHECK(normalize_url("http://h/a b.jpg?q=x y#f g") == "http://h/a%20b.jpg?q=x%20y#f%20g");
+  CHECK(normalize_url("http://h/%41%e9%2F") == "http://h/%41%e9%2F");  // escapes stay
+  CHECK(normalize_url("http://h/100%") == "http://h/100%25");          // a lone % does not
+  CHECK(normalize_url("http://h/%4") == "http://h/%254");
+  CHECK(normalize_url("http://h/<\"{|}>^`\\\x7f\x01") ==
+        "http://h/%3C%22%7B%7C%7D%3E%5E%60%5C%7F%01");
+  const std::string allowed = "https://u@h:8/a-._~:/?#[]@!$&'()*+,;=Z9";
+  CHECK(normalize_url(allowed) == allowed);
+  CHECK(normalize_url("https://a b/") == "https://a b/");  // the host is not escaped: malformed
+  CHECK(normalize_url(normalize_url("http://h/\xc3\xa9 %")) == "http://h/%C3%A9%20%25");
 }
 
 TEST_CASE("Content-Range and Content-Length parse strictly") {
@@ -421,7 +473,7 @@ TEST_CASE("nginx: a further range starts at want().offset, on the same connectio
   const std::uint64_t second_length =
       std::min<std::uint64_t>(facegate::detail::kDefaultRangePolicy.further_length,
                               bytes.size() - next);
-  CHECK(result.network->bytes_transferred == first + second_length);
+  check_received(result, first + second_length, 2);
 
   const std::vector<std::string> lines = servers().nginx.access_log_since(log_before);
   REQUIRE(lines.size() == 2);
@@ -429,6 +481,47 @@ TEST_CASE("nginx: a further range starts at want().offset, on the same connectio
   CHECK(lines[1].find("206 range=bytes=" + std::to_string(next) + "-" +
                       std::to_string(next + second_length - 1) + " ") != std::string::npos);
   CHECK(connection_of(lines[0]) == connection_of(lines[1]));
+}
+
+TEST_CASE("nginx: a URL with raw UTF-8 and a space is fetched, and sent, percent-encoded") {
+  const std::string raw = servers().nginx.url(kRawName);
+  const std::string encoded = servers().nginx.url(kEncodedName);
+  REQUIRE(raw != encoded);
+  CHECK(facegate::normalize_url(raw) == encoded);
+  const std::size_t log_before = servers().nginx.access_log_mark();
+  const ProbeResult fetched = facegate::probe_url(raw, loopback_options());
+  CHECK(fetched.ok());
+  CHECK(fetched.network->final_url == encoded);
+  const auto log = servers().nginx.access_log_since(log_before);
+  REQUIRE(log.size() == 1);
+  INFO(log.front());
+  CHECK(log.front().find("target=/" + kEncodedName) != std::string::npos);
+
+  // The detector request of the same input names the URL fetched; the record keeps the input.
+  facegate::CheckerOptions options;
+  options.model = "wan2.2-s2v-detect";
+  options.fetch = loopback_options();
+  options.fetch.allow_private_network = true;  // else the URL rule rejects the loopback URL
+  options.remote = facegate::RemoteMode::dry_run;
+  std::vector<facegate::CheckRecord> records;
+  {
+    facegate::CheckerResult made = facegate::Checker::create(
+        options, [&records](facegate::CheckRecord record) { records.push_back(std::move(record)); });
+    REQUIRE(made.ok());
+    made.checker->submit(facegate::CheckInput::from_text(raw));
+    made.checker->finish();
+  }
+  REQUIRE(records.size() == 1);
+  const facegate::CheckRecord& record = records.front();
+  CHECK(record.source == raw);
+  REQUIRE(record.probe.network.has_value());
+  CHECK(record.probe.network->final_url == encoded);
+  INFO(record.probe.error.message);
+  REQUIRE(record.verdict.has_value());
+  CHECK(record.verdict->decision == facegate::Decision::pass);
+  REQUIRE(record.dry_run.has_value());
+  CHECK(record.dry_run->body.find("\"image_url\":\"" + encoded + "\"") != std::string::npos);
+  CHECK(record.dry_run->body.find("\xef\xbf\xbd") == std::string::npos);  // no U+FFFD
 }
 
 TEST_CASE("nginx: an empty file is the probe's end of input") {
@@ -565,7 +658,7 @@ TEST_CASE("a server that answers less than asked is asked again from want().offs
       servers().faults.url("sliced_range/" + kJpeg), loopback_options());
   check_same_as_disk(result, kJpeg);
   CHECK(result.network->requests > 1);
-  CHECK(result.network->bytes_transferred == result.bytes_read);  // 100-byte slices, each used
+  check_received(result, result.bytes_read, result.network->requests);  // 100-byte slices, used
 }
 
 TEST_CASE("a 206 with an unknown total still probes, without a size") {
@@ -604,7 +697,7 @@ TEST_CASE("Content-Length lies") {
         servers().faults.url("short_length/" + kJpeg), loopback_options());
     CHECK(result.error.code == ErrorCode::truncated);
     CHECK(result.file_size == 50u);
-    CHECK(result.network->bytes_transferred <= 50);
+    check_received(result, 50, 1);
   }
   SUBCASE("longer than the body: the header is in, the answer stands") {
     const ProbeResult result = facegate::probe_url(
@@ -618,7 +711,7 @@ TEST_CASE("Content-Length lies") {
     const ProbeResult result = facegate::probe_url(
         servers().faults.url("cut/20/" + kJpeg), loopback_options());
     CHECK(result.error.code == ErrorCode::protocol);
-    CHECK(result.network->bytes_transferred == 20);
+    check_received(result, 20, 1);
   }
 }
 
@@ -667,6 +760,33 @@ TEST_CASE("headers that never end are cut off") {
   CHECK(result.error.code == ErrorCode::protocol);
 }
 
+TEST_CASE("answers that are not HTTP, or never end their 1xx, are protocol errors") {
+  for (const char* mode : {"garbage_status", "huge_header_line", "endless_interim"}) {
+    const ProbeResult result = facegate::probe_url(servers().faults.url(mode), loopback_options());
+    INFO(mode << ": " << facegate::error_code_name(result.error.code) << " "
+              << result.error.message);
+    CHECK(result.error.code == ErrorCode::protocol);
+    CHECK(result.network->requests == 1);
+  }
+}
+
+TEST_CASE("URLs refused before any request say why: scheme, malformed, not public") {
+  const auto scheme = facegate::probe_url("ftp://x/", loopback_options());
+  CHECK(scheme.error.code == ErrorCode::scheme);
+  CHECK(scheme.error.message.find("scheme 'ftp'") != std::string::npos);
+  const auto malformed = facegate::probe_url("https://a b/", loopback_options());
+  CHECK(malformed.error.code == ErrorCode::bad_url);
+  CHECK(malformed.error.message.find("not a URL") != std::string::npos);
+  const auto private_host = facegate::probe_url("http://10.1.2.3/a.jpg", loopback_options());
+  CHECK(private_host.error.code == ErrorCode::private_address);
+  CHECK(scheme.error.message.find("private") == std::string::npos);
+  CHECK(malformed.error.message.find("private") == std::string::npos);
+  for (const ProbeResult* result : {&scheme, &malformed, &private_host}) {
+    CHECK(result->network->requests == 0);
+    CHECK(result->network->bytes_transferred == 0);
+  }
+}
+
 TEST_CASE("redirects: followed, counted, limited, and re-checked") {
   SUBCASE("followed to the image") {
     const ProbeResult result = facegate::probe_url(
@@ -696,6 +816,32 @@ TEST_CASE("redirects: followed, counted, limited, and re-checked") {
     CHECK(result.error.message.find("10.0.0.1") != std::string::npos);
     CHECK(result.network->requests == 1);
   }
+}
+
+TEST_CASE("a redirect's body counts against the byte cap and is not read to its end") {
+  const auto start = std::chrono::steady_clock::now();
+  const ProbeResult result = facegate::probe_url(
+      servers().faults.url("fat_redirect/fat/" + kSmallPng), loopback_options());
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+  check_same_as_disk(result, kSmallPng);
+  CHECK(result.network->requests == 2);
+  CHECK(result.network->final_url == servers().faults.url("ignore_range/" + kSmallPng));
+  // Read: the redirect's headers and at most a few KiB of its 50 MB body, then the image.
+  CHECK(result.network->bytes_transferred > 1024);
+  CHECK(result.network->bytes_transferred < 64 * 1024);
+  // What the server managed to write: the client's socket buffers, not 50 MB.
+  std::ifstream count(servers().tree.path() / "sent-fat");
+  std::uint64_t sent = 0;
+  count >> sent;
+  CHECK(sent > 0);
+  CHECK(sent < 8u << 20);
+
+  FetchOptions small_cap = loopback_options();
+  small_cap.byte_cap = 4096;
+  const ProbeResult capped = facegate::probe_url(
+      servers().faults.url("fat_redirect/capped/" + kSmallPng), small_cap);
+  CHECK(capped.error.code == ErrorCode::byte_cap);
+  CHECK(capped.network->bytes_transferred <= small_cap.byte_cap + CURL_MAX_WRITE_SIZE);
 }
 
 TEST_CASE("error statuses name the status") {

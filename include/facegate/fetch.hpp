@@ -19,8 +19,11 @@
 //    RFC 1918, CGNAT, link-local, unspecified, multicast, IPv6 ULA/link-local/site-local, the
 //    IPv4-mapped forms of those and other special-purpose blocks are refused (private_address)
 //    unless FetchOptions::allow_private_network (or allow_loopback for loopback only).
-//  - Connect timeout, overall deadline and low-speed limit always apply; a hard cap on body
-//    bytes per URL is enforced as the bytes arrive, whatever the server announced.
+//  - Connect timeout, overall deadline and low-speed limit always apply; a hard cap on the
+//    bytes received per URL (headers, redirect bodies, bodies; not yet the framing of a chunked
+//    body, which libcurl decodes out of sight) is enforced as the bytes arrive, whatever the
+//    server announced. Redirects are followed by the fetch, not by libcurl, which would read a
+//    redirect's whole body to reuse the connection.
 //  - TLS peer and host verification are always on (ca_file may add a CA, never disable).
 //  - Proxy variables (http_proxy, https_proxy, all_proxy, no_proxy) are ignored unless
 //    FetchOptions::use_environment_proxy. With a proxy, the address checked is the proxy's:
@@ -52,9 +55,10 @@ struct FetchOptions {
   std::uint32_t low_speed_limit = 1'024;
   /// See low_speed_limit.
   std::chrono::seconds low_speed_time{10};
-  /// Most body bytes received for one URL, all requests together. The transfer stops when
-  /// the next bytes would pass it (it may receive up to one libcurl write chunk, 16 KiB,
-  /// beyond it; none of those bytes is used).
+  /// Most bytes received for one URL, all requests together: response headers, redirect
+  /// bodies and bodies (NetworkFacts::bytes_transferred). The transfer stops when the next
+  /// bytes would pass it (it may receive up to one libcurl write chunk, 16 KiB, beyond it;
+  /// none of those bytes is used).
   std::uint64_t byte_cap = 1u << 20;
   /// Most redirects followed for one URL.
   std::uint32_t max_redirects = 5;
@@ -130,6 +134,12 @@ ErrorCode check_public_url(std::string_view url);
 
 /// check_public_url(url) == ErrorCode::none: the check behind the rule `url.not_public`.
 bool url_is_public(std::string_view url);
+
+/// `url` with every byte after the host that RFC 3986 does not allow percent-encoded as %XX
+/// (raw UTF-8, spaces, control bytes, `"<>\\^`{|}`, a `%` without two hex digits); existing
+/// %XX escapes and the scheme and authority stay as they are. The one spelling of a URL that
+/// is fetched, sent to the detector and reported as NetworkFacts::final_url before redirects.
+std::string normalize_url(std::string_view url);
 
 /// True when `input` starts with a URL scheme and "://" ("https://...", "ftp://..."): the
 /// CLI's test for "URL, not a path". Non-http schemes then fail with ErrorCode::scheme.

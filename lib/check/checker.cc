@@ -517,7 +517,8 @@ void Checker::State::NetworkSide::fetched(std::uint64_t sequence, ProbeResult re
   const bool pass = job.record.verdict && job.record.verdict->decision == Decision::pass;
   if (!pass || !client_) return finish(sequence);
   if (state_.options.remote == RemoteMode::dry_run) {
-    job.record.dry_run = client_->request_for(*job.model, job.input.source, job.parameters);
+    job.record.dry_run =
+        client_->request_for(*job.model, normalize_url(job.input.source), job.parameters);
     job.record.dry_run_has_key = !state_.options.key.empty();
     return finish(sequence);
   }
@@ -547,7 +548,8 @@ void Checker::State::NetworkSide::request_call(std::uint64_t sequence) {
   open.begin.reset();
   SendGate gate;
   if (ledger_) gate = [this, sequence] { return claim(sequence); };
-  client_->submit(*open.job.model, open.job.input.source, open.job.parameters,
+  // The URL the fetch used (normalize_url), not a re-encoding of raw bytes by the JSON writer.
+  client_->submit(*open.job.model, normalize_url(open.job.input.source), open.job.parameters,
                   [this, sequence](DetectResult r) { called(sequence, std::move(r)); },
                   std::move(gate));
 }

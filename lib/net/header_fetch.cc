@@ -18,6 +18,12 @@ constexpr std::size_t kMaxResponseHeaderBytes = 64 * 1024;
 // Range requests per URL. The default policy needs at most 2 on the measured corpus, and its
 // doubling reaches the default byte cap within 8; past 32 a server is answering in slivers.
 constexpr std::uint32_t kMaxRangeRequests = 32;
+// 1xx interim responses before a final one. RFC 9110 15.2 sets no limit; servers send one or
+// two (100 Continue, 103 Early Hints); more is a server that never answers.
+constexpr std::uint32_t kMaxInterimResponses = 8;
+// A redirect's body read so that its connection can serve the next request; past this the
+// connection is dropped instead (the body counts against the byte cap either way).
+constexpr std::uint64_t kMaxRedirectBody = 16 * 1024;
 
 struct EasyDeleter {
   void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
@@ -42,7 +48,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
         policy_(policy),
         on_done_(std::move(on_done)),
         guard_(address_policy(options)),
-        url_(std::move(url)) {
+        url_(normalize_url(url)) {
     result_.network.emplace();
   }
 
@@ -55,6 +61,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
     range,     // 206: the body is bytes [body_first_, body_first_ + *body_length_)
     stream,    // 200: the body is the whole file from offset 0
     past_end,  // 416 for a range at or past the file's end: the input has ended
+    redirect,  // 3xx with a Location: redirect_url_ is next
     refused,   // the response cannot be used; failure_ says why
   };
 
@@ -65,6 +72,10 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   void request_next();
   void on_transfer_start();
   void on_transfer_done(CURLcode code);
+  TransferStage stage() const;
+  void fail_from_curl(CURLcode code);
+  void follow_redirect();
+  bool count_received(std::size_t bytes);
   void judge_response();
   void refuse(ErrorCode code, std::string message);
   std::size_t on_body(std::span<const std::byte> bytes);
@@ -83,7 +94,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   std::unique_ptr<CURL, EasyDeleter> easy_;
   char error_buffer_[CURL_ERROR_SIZE] = {};
   Probe probe_;
-  const std::string url_;  // as given
+  const std::string url_;  // normalize_url() of the URL given
   ProbeResult result_;     // result_.network is always set
   NetworkFacts& net() { return *result_.network; }
   std::optional<TransferLoop::Clock::time_point> deadline_;
@@ -94,10 +105,14 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   PlannedRange asked_;
   ResponseFields fields_;
   std::size_t header_bytes_ = 0;
+  std::uint32_t interim_responses_ = 0;
+  std::uint32_t requests_before_ = 0;   // guard_.requests_sent() when this transfer began
+  std::uint32_t requests_answered_ = 0;  // guard_.requests_sent() at the last status line
   BodyMode mode_ = BodyMode::unjudged;
   std::uint64_t body_first_ = 0;
   std::optional<std::uint64_t> body_length_;
   std::uint64_t body_received_ = 0;  // body bytes of this response (within body_length_)
+  std::string redirect_url_;
   Error failure_;             // why a callback stopped or refused this response
 };
 
@@ -126,6 +141,9 @@ CURLcode HeaderFetch::configure() {
   auto set = [&](CURLoption option, auto value) {
     if (code == CURLE_OK) code = curl_easy_setopt(easy, option, value);
   };
+  // Redirects are followed here (follow_redirect): libcurl would read a redirect's whole body
+  // to reuse the connection, past the byte cap.
+  set(CURLOPT_FOLLOWLOCATION, 0L);
   set(CURLOPT_WRITEFUNCTION, &HeaderFetch::write_callback);
   set(CURLOPT_WRITEDATA, this);
   set(CURLOPT_HEADERFUNCTION, &HeaderFetch::header_callback);
@@ -162,10 +180,13 @@ void HeaderFetch::request_next() {
   asked_ = *range;
   fields_ = ResponseFields{};
   header_bytes_ = 0;
+  interim_responses_ = 0;
+  requests_before_ = guard_.requests_sent();
   mode_ = BodyMode::unjudged;
   body_first_ = 0;
   body_length_.reset();
   body_received_ = 0;
+  redirect_url_.clear();
   failure_ = Error{};
   error_buffer_[0] = '\0';
   guard_.reset_refusal();
@@ -176,10 +197,6 @@ void HeaderFetch::request_next() {
   CURL* easy = easy_.get();
   CURLcode code = set_transfer_url(easy, target);
   if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_RANGE, range_value.c_str());
-  if (code == CURLE_OK) {
-    const std::uint32_t left = options_.max_redirects - std::min(redirects_, options_.max_redirects);
-    code = curl_easy_setopt(easy, CURLOPT_MAXREDIRS, long{left});
-  }
   if (code != CURLE_OK) {
     return fail(ErrorCode::internal,
                 std::string("cannot set up the request: ") + curl_easy_strerror(code));
@@ -202,10 +219,6 @@ void HeaderFetch::on_transfer_start() {
 void HeaderFetch::on_transfer_done(CURLcode code) {
   CURL* easy = easy_.get();
   ++transfers_;
-  long redirects = 0;
-  if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_COUNT, &redirects) == CURLE_OK && redirects > 0) {
-    redirects_ += static_cast<std::uint32_t>(redirects);
-  }
   char* effective_url = nullptr;
   if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective_url) == CURLE_OK &&
       effective_url != nullptr) {
@@ -220,6 +233,7 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
 
   if (probe_.status() != Status::need_more) return deliver();  // the answer is in, whatever followed
   if (failure_) return fail(failure_.code, failure_.message);
+  if (mode_ == BodyMode::redirect) return follow_redirect();
   if (mode_ == BodyMode::past_end) {
     probe_.finish();
     return deliver();
@@ -229,7 +243,7 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
         (code == CURLE_COULDNT_CONNECT || code == CURLE_ABORTED_BY_CALLBACK)) {
       return fail(ErrorCode::private_address, guard_.refusal());
     }
-    return fail(error_code_from_curl(code), curl_error_text(code, error_buffer_));
+    return fail_from_curl(code);
   }
   if (mode_ == BodyMode::stream) {
     probe_.finish();
@@ -242,6 +256,41 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
                                            std::to_string(*body_length_));
   }
   request_next();
+}
+
+// The checks libcurl would make when following (scheme, count), and the address check of a
+// literal host before any connection; the guard checks every address connected to.
+void HeaderFetch::follow_redirect() {
+  if (++redirects_ > options_.max_redirects) {
+    return fail(ErrorCode::too_many_redirects,
+                "more than " + std::to_string(options_.max_redirects) + " redirects");
+  }
+  if (redirect_url_.empty()) {
+    return fail(ErrorCode::protocol, "a redirect to an unusable Location: " + fields_.location);
+  }
+  const Error refused = check_url(redirect_url_, address_policy(options_));
+  if (refused) return fail(refused.code, "redirect to " + redirect_url_ + ": " + refused.message);
+  net().final_url = redirect_url_;
+  request_next();
+}
+
+TransferStage HeaderFetch::stage() const {
+  const std::uint32_t sent = guard_.requests_sent();
+  if (sent == requests_before_) return TransferStage::setup;
+  return requests_answered_ == sent ? TransferStage::answered : TransferStage::sent;
+}
+
+void HeaderFetch::fail_from_curl(CURLcode code) {
+  const TransferStage reached = stage();
+  const ErrorCode error = error_code_from_curl(code, reached);
+  std::string message = curl_error_text(code, error_buffer_);
+  // libcurl says "Out of memory" when a header line outgrows its buffer.
+  if (error == ErrorCode::protocol && code == CURLE_OUT_OF_MEMORY) {
+    message = "a response header too large for libcurl (" + message + ")";
+  } else if (error == ErrorCode::protocol && code == CURLE_UNSUPPORTED_PROTOCOL) {
+    message = "the answer is not HTTP (" + message + ")";
+  }
+  fail(error, std::move(message));
 }
 
 void HeaderFetch::refuse(ErrorCode code, std::string message) {
@@ -284,6 +333,12 @@ void HeaderFetch::judge_response() {
     if (range->total) result_.file_size = range->total;
     return;
   }
+  if (status >= 300 && status < 400 && !fields_.location.empty()) {
+    mode_ = BodyMode::redirect;
+    const std::string& from = transfers_ == 0 ? url_ : net().final_url;
+    redirect_url_ = resolve_location(from, fields_.location);
+    return;
+  }
   if (status == 200) {
     mode_ = BodyMode::stream;
     // An encoded body's length is not the file's size.
@@ -316,8 +371,30 @@ std::size_t HeaderFetch::stop_with(ErrorCode code, std::string message) {
   return CURL_WRITEFUNC_ERROR;
 }
 
+// Everything received counts against the byte cap: headers, redirect bodies, the body.
+// False when the cap is passed; failure_ then says so.
+bool HeaderFetch::count_received(std::size_t bytes) {
+  net().bytes_transferred += bytes;
+  if (net().bytes_transferred <= options_.byte_cap) return true;
+  failure_ = Error{ErrorCode::byte_cap, "more than the byte cap of " +
+                                            std::to_string(options_.byte_cap) +
+                                            " bytes received"};
+  return false;
+}
+
 std::size_t HeaderFetch::on_header(std::string_view line) {
-  if (line.starts_with("HTTP/")) header_bytes_ = 0;  // a new response (redirect, 1xx)
+  if (!count_received(line.size())) return 0;
+  if (line.starts_with("HTTP/")) {  // a new response (redirect, 1xx)
+    header_bytes_ = 0;
+    requests_answered_ = guard_.requests_sent();
+    const std::size_t space = line.find(' ');
+    if (space != std::string_view::npos && space + 1 < line.size() && line[space + 1] == '1' &&
+        ++interim_responses_ > kMaxInterimResponses) {
+      failure_ = Error{ErrorCode::protocol, "more than " + std::to_string(kMaxInterimResponses) +
+                                                " interim (1xx) responses"};
+      return 0;
+    }
+  }
   header_bytes_ += line.size();
   if (header_bytes_ > kMaxResponseHeaderBytes) {
     failure_ = Error{ErrorCode::protocol, "response headers exceed 64 KiB"};
@@ -330,6 +407,11 @@ std::size_t HeaderFetch::on_header(std::string_view line) {
 std::size_t HeaderFetch::on_body(std::span<const std::byte> bytes) {
   if (mode_ == BodyMode::unjudged) judge_response();
   if (mode_ == BodyMode::refused || mode_ == BodyMode::past_end) return CURL_WRITEFUNC_ERROR;
+  if (mode_ == BodyMode::redirect) {
+    body_received_ += bytes.size();
+    if (!count_received(bytes.size())) return CURL_WRITEFUNC_ERROR;
+    return body_received_ <= kMaxRedirectBody ? bytes.size() : CURL_WRITEFUNC_ERROR;
+  }
 
   const std::size_t received = bytes.size();
   const std::uint64_t before = net().bytes_transferred;

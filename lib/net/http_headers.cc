@@ -95,6 +95,8 @@ void ResponseFields::read_line(std::string_view line) {
     for (char c : value) content_encoding += lower(c);
   } else if (equals_ignoring_case(name, "etag")) {
     etag = std::string(value);
+  } else if (equals_ignoring_case(name, "location")) {
+    location = std::string(value);
   } else if (equals_ignoring_case(name, "last-modified")) {
     last_modified = std::string(value);
   } else if (equals_ignoring_case(name, "content-type")) {

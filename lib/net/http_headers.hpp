@@ -32,6 +32,7 @@ struct ResponseFields {
   bool multipart = false;        ///< Content-Type multipart/byteranges
   std::string etag;              ///< the ETag value as sent (validators: the ledger's identity)
   std::string last_modified;     ///< the Last-Modified value as sent
+  std::string location;          ///< the Location value as sent (a redirect's target)
 
   /// True when the body is the representation itself (no encoding, or "identity").
   bool identity_encoded() const { return content_encoding.empty() || content_encoding == "identity"; }

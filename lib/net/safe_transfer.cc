@@ -5,6 +5,12 @@
 #include <algorithm>
 
 namespace facegate::detail {
+namespace {
+
+// CURLE_TOO_LARGE's value (curl/curl.h of libcurl 8.6+); Debian 12's 7.88 does not name it.
+constexpr int kCurleTooLarge = 100;
+
+}  // namespace
 
 CURLcode AddressGuard::install(CURL* easy) {
   CURLcode code = curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &AddressGuard::open_socket);
@@ -84,7 +90,16 @@ CURLcode set_transfer_url(CURL* easy, const std::string& url) {
   return curl_easy_setopt(easy, CURLOPT_PIPEWAIT, https ? 1L : 0L);
 }
 
-ErrorCode error_code_from_curl(CURLcode code) noexcept {
+ErrorCode error_code_from_curl(CURLcode code, TransferStage stage) noexcept {
+  if (stage != TransferStage::setup) {
+    // CURLE_TOO_LARGE (libcurl 8.6+) is what later versions say for a header too large.
+    if (code == CURLE_OUT_OF_MEMORY || static_cast<int>(code) == kCurleTooLarge) {
+      return ErrorCode::protocol;
+    }
+    if (code == CURLE_UNSUPPORTED_PROTOCOL && stage == TransferStage::sent) {
+      return ErrorCode::protocol;
+    }
+  }
   switch (code) {
     case CURLE_OK: return ErrorCode::none;
     case CURLE_UNSUPPORTED_PROTOCOL: return ErrorCode::scheme;

@@ -69,9 +69,21 @@ CURLcode set_safe_transfer_options(CURL* easy, const FetchOptions& options, long
 /// (ALPN), and waiting there puts a host's transfers on one HTTP/1.1 connection in turn.
 CURLcode set_transfer_url(CURL* easy, const std::string& url);
 
+/// How far a transfer got before libcurl ended it: some results mean one thing before a
+/// request is sent and another once the server is answering.
+enum class TransferStage : std::uint8_t {
+  setup,     // no request sent yet
+  sent,      // a request was sent and no status line came back for it
+  answered,  // the last request sent got a status line
+};
+
 /// The ErrorCode for a libcurl result (CURLE_OK -> none). Results that only the caller can
-/// interpret (a write callback that stopped the transfer) map to internal.
-ErrorCode error_code_from_curl(CURLcode code) noexcept;
+/// interpret (a write callback that stopped the transfer) map to internal. Once a request is
+/// out, the server's bytes explain CURLE_OUT_OF_MEMORY and CURLE_TOO_LARGE (a header too large
+/// for libcurl's buffers) and a CURLE_UNSUPPORTED_PROTOCOL without a status line (an answer
+/// that is not HTTP, taken for HTTP/0.9): protocol. An answered CURLE_UNSUPPORTED_PROTOCOL
+/// is a redirect to another scheme.
+ErrorCode error_code_from_curl(CURLcode code, TransferStage stage = TransferStage::setup) noexcept;
 
 /// The libcurl error text for `code`, preferring the transfer's error buffer when it has one.
 std::string curl_error_text(CURLcode code, const char* error_buffer);

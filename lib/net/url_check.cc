@@ -43,12 +43,43 @@ bool is_localhost_name(std::string_view host) {
                        kBelowLocalhost) == 0);
 }
 
+bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// RFC 3986 2.2 and 2.3: reserved and unreserved characters, which may appear as they are.
+bool is_url_character(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  constexpr std::string_view kOthers = "-._~:/?#[]@!$&'()*+,;=";
+  return kOthers.find(c) != std::string_view::npos;
+}
+
+// Where the path starts: after "scheme://authority", or 0 for text without "://".
+std::size_t path_start(std::string_view url) {
+  const std::size_t separator = url.find("://");
+  if (separator == std::string_view::npos) return 0;
+  const std::size_t end = url.find_first_of("/?#", separator + 3);
+  return end == std::string_view::npos ? url.size() : end;
+}
+
 }  // namespace
+
+std::string resolve_location(const std::string& base, std::string_view location) {
+  std::unique_ptr<CURLU, UrlDeleter> parsed(curl_url());
+  const std::string reference = normalize_url(location);
+  if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK ||
+      curl_url_set(parsed.get(), CURLUPART_URL, reference.c_str(), CURLU_NON_SUPPORT_SCHEME) !=
+          CURLUE_OK) {
+    return {};
+  }
+  const CurlString resolved = url_part(parsed.get(), CURLUPART_URL);
+  return resolved ? std::string(resolved.get()) : std::string();
+}
 
 Error check_url(std::string_view url, const AddressPolicy& policy) {
   std::unique_ptr<CURLU, UrlDeleter> parsed(curl_url());
   if (!parsed) return {ErrorCode::internal, "out of memory parsing a URL"};
-  const std::string text(url);
+  const std::string text = normalize_url(url);
   // CURLU_NON_SUPPORT_SCHEME: any scheme parses, so that "ftp://" says scheme, not bad_url.
   const CURLUcode set = curl_url_set(parsed.get(), CURLUPART_URL, text.c_str(),
                                      CURLU_NON_SUPPORT_SCHEME);
@@ -74,3 +105,27 @@ Error check_url(std::string_view url, const AddressPolicy& policy) {
 }
 
 }  // namespace facegate::detail
+
+namespace facegate {
+
+std::string normalize_url(std::string_view url) {
+  constexpr std::string_view kHex = "0123456789ABCDEF";
+  const std::size_t start = detail::path_start(url);
+  std::string out(url.substr(0, start));
+  for (std::size_t i = start; i < url.size(); ++i) {
+    const char c = url[i];
+    const bool escape = c == '%' && i + 2 < url.size() && detail::is_hex_digit(url[i + 1]) &&
+                        detail::is_hex_digit(url[i + 2]);
+    if (detail::is_url_character(c) || escape) {
+      out += c;
+      continue;
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    out += '%';
+    out += kHex[byte >> 4];
+    out += kHex[byte & 0x0f];
+  }
+  return out;
+}
+
+}  // namespace facegate

@@ -21,7 +21,12 @@ until killed. The first path segment picks the behaviour; FILE is a path below R
   /hang                    200 headers without length, then nothing ever
   /drip/FILE               200 with length, one byte per second
   /huge_headers            a 200 whose header lines never end
+  /huge_header_line        a 200 with one header line of 1 MB
+  /garbage_status          a status line that is not HTTP
+  /endless_interim         1xx interim responses forever, never a final one
   /loop/N                  302 to /loop/N+1, forever
+  /fat_redirect/NAME/FILE  302 to /ignore_range/FILE with a 50 MB body on a kept-alive
+                           connection; the body bytes written so far are in ROOT/sent-NAME
   /to_file                 302 to file:///etc/passwd
   /to_private              302 to http://10.0.0.1:9/x (a client must never connect there)
   /redirect/FILE           302 to /ignore_range/FILE on this server
@@ -208,6 +213,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         line = b"X-Filler: " + b"x" * 1000 + b"\r\n"
         while True:
             self.wfile.write(line)
+
+    def mode_huge_header_line(self, rest):
+        self.close_after()
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Filler: " + b"x" * (1 << 20) + b"\r\n\r\n")
+
+    def mode_garbage_status(self, rest):
+        self.close_after()
+        self.wfile.write(b"GARBAGE \x01\x02 NOT HTTP\r\n\r\n" + b"z" * 100)
+
+    def mode_endless_interim(self, rest):
+        # RFC 9110 15.2: a client must accept any number of 1xx before the final response.
+        self.close_after()
+        while True:
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+
+    def mode_fat_redirect(self, rest):
+        name, relative = rest.split("/", 1)
+        size = 50 << 20
+        self.start(302, [("Location", "/ignore_range/" + relative),
+                         ("Content-Length", str(size))])
+        piece = bytes(65536)
+        sent = 0
+        count_file = os.path.join(self.server.root, "sent-" + name)
+        while sent < size:
+            self.wfile.write(piece)
+            sent += len(piece)
+            with open(count_file, "w") as f:
+                f.write(str(sent))
 
     def mode_loop(self, rest):
         self.redirect("/loop/%d" % (int(rest or "0") + 1))
