@@ -512,7 +512,10 @@ TEST_CASE("two processes racing over the same 50 images: each image claimed exac
     if (children[c] != 0) continue;
     if (go.receive() != 'g') ::_exit(1);
     auto opened = Ledger::open(file);
-    if (!opened.ok()) ::_exit(2);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "open: %s\n", opened.error.message.c_str());
+      ::_exit(2);
+    }
     done.send('d');
     std::string claimed;
     for (int k = 0; k < kKeys; ++k) {

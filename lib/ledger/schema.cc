@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "ledger/internal.hpp"
@@ -199,7 +201,17 @@ LedgerError prepare_path(const fs::path& path, const LedgerOptions& options, boo
 LedgerError configure(Database& db, const LedgerOptions& options) {
   sqlite3_busy_timeout(db.handle(), static_cast<int>(options.busy_timeout.count()));
   std::string mode;
-  if (LedgerError e = db.query_text("PRAGMA journal_mode = WAL", mode)) return e;
+  // Two processes opening a new ledger at once: the switch to WAL needs the file to itself and
+  // may fail with SQLITE_BUSY without waiting in the busy handler, so it is retried here within
+  // the busy timeout (seen in the test of two processes racing on one new ledger).
+  const auto until = std::chrono::steady_clock::now() + options.busy_timeout;
+  for (;;) {
+    LedgerError e = db.query_text("PRAGMA journal_mode = WAL", mode);
+    if (!e) break;
+    const bool busy = (sqlite3_errcode(db.handle()) & 0xff) == SQLITE_BUSY;
+    if (!busy || std::chrono::steady_clock::now() >= until) return e;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   if (mode != "wal") {
     return db.error(LedgerErrorCode::io, "cannot use WAL mode (journal_mode is " + mode + ")");
   }
