@@ -744,6 +744,24 @@ std::string without_reuse_fields(std::string line) {
   return line;
 }
 
+// argv of an online `facegate check` (child_argv, HOME `state`) over a list file in `state` of
+// the images' URLs, each answered by the fake `delay` seconds late.
+std::vector<std::string> slow_list_run(const PassingImages& images,
+                                       const facegate::test::NginxServer& nginx,
+                                       const FakeService& service, const fs::path& state,
+                                       const fs::path& ledger, const std::string& delay,
+                                       std::vector<std::string> extra) {
+  const fs::path list = state / "list";
+  std::string text;
+  for (const auto& name : images.names) {
+    text += nginx.url("/" + name) + "?fault=slow&delay=" + delay + "\n";
+  }
+  facegate::test::write_text(list, text);
+  std::vector<std::string> args = online_args(service, ledger, std::move(extra));
+  args.back() = "@" + list.string();
+  return child_argv(state, args, {"DASHSCOPE_API_KEY=" + kLedgerKey});
+}
+
 std::map<std::string, int> count_each(const std::vector<std::string>& urls) {
   std::map<std::string, int> counts;
   for (const auto& url : urls) ++counts[url];
@@ -886,17 +904,11 @@ TEST_CASE("ledger: runs killed with SIGKILL, then re-run, never pay twice for an
   FakeService service(kLedgerKey);
   TempDir state("facegate-ledger-");
   const fs::path ledger = state.path() / "ledger.sqlite3";
-  const fs::path list = state.path() / "list";
-  std::string text;
-  // Slow answers (0.3 s) so that kills land while calls are in flight.
-  for (const auto& name : images.names) text += nginx.url("/" + name) + "?fault=slow&delay=0.3\n";
-  facegate::test::write_text(list, text);
-  std::vector<std::string> argv{"/usr/bin/env", "DASHSCOPE_API_KEY=" + kLedgerKey,
-                                "HOME=" + state.path().string(), facegate_exe().string()};
-  // At the fake's own rate (5 RPS) and a pause after each kill, so that it refuses nothing with
-  // 429: then every call the fake admitted is one the ledger claimed, and no other.
-  for (const auto& a : online_args(service, ledger)) argv.push_back(a);
-  argv.back() = "@" + list.string();
+  // Slow answers (0.3 s) so that kills land while calls are in flight. At the fake's own rate
+  // (5 RPS) and a pause after each kill, so that it refuses nothing with 429: then every call
+  // the fake admitted is one the ledger claimed, and no other.
+  const std::vector<std::string> argv =
+      slow_list_run(images, nginx, service, state.path(), ledger, "0.3", {});
   for (int seed = 1; seed <= 4; ++seed) {
     facegate::test::ChildProcess run_once(argv, true, true);
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + 170 * seed));
@@ -934,15 +946,9 @@ TEST_CASE("ledger: two processes on one list and one ledger send each image once
   FakeService service(kLedgerKey);
   TempDir state("facegate-ledger-");
   const fs::path ledger = state.path() / "ledger.sqlite3";
-  const fs::path list = state.path() / "list";
-  std::string text;
-  for (const auto& name : images.names) text += nginx.url("/" + name) + "?fault=slow&delay=0.2\n";
-  facegate::test::write_text(list, text);
-  std::vector<std::string> argv{"/usr/bin/env", "DASHSCOPE_API_KEY=" + kLedgerKey,
-                                "HOME=" + state.path().string(), facegate_exe().string()};
   // 2 a second each: together under the fake's 5 a second, so no call ends on 429s.
-  for (const auto& a : online_args(service, ledger, {"--rps", "2"})) argv.push_back(a);
-  argv.back() = "@" + list.string();
+  const std::vector<std::string> argv =
+      slow_list_run(images, nginx, service, state.path(), ledger, "0.2", {"--rps", "2"});
   facegate::test::ChildProcess a(argv, true, true), b(argv, true, true);
   a.wait();
   b.wait();
