@@ -242,7 +242,9 @@ class CheckIterator(Iterator[dict[str, Any]]):
     most ``max_in_flight`` inputs submitted and not yet yielded), so a generator of inputs
     is read lazily and memory stays bounded. ``close()`` (also on garbage collection, at the
     end of a ``with`` block, or when the iteration raises, KeyboardInterrupt included)
-    cancels the run: no new detector call, calls in flight get ``grace`` seconds."""
+    cancels the run: no new detector call, calls in flight get ``grace`` seconds. An input
+    that is not one (or an exception of the iterable) is raised after the records of the
+    inputs before it, and ends the run."""
 
     def __init__(self, inputs: Iterable[Input], run: Any, max_in_flight: int, in_input_order: bool) -> None:
         self._inputs = iter(inputs)
@@ -251,6 +253,7 @@ class CheckIterator(Iterator[dict[str, Any]]):
         self._in_input_order = in_input_order
         self._staged: Optional[tuple] = None  # an input taken from the iterable, not submitted
         self._inputs_done = False
+        self._input_error: Optional[Exception] = None  # raised once the records before it are out
         self._submitted = 0
         self._yielded = 0  # records handed out or dropped (cancelled, not an image)
         self._held: dict[int, Optional[dict[str, Any]]] = {}  # input order: done, not yet due
@@ -273,6 +276,8 @@ class CheckIterator(Iterator[dict[str, Any]]):
                 self._submit_while_room()
                 if self._inputs_done and self._staged is None and self._yielded == self._submitted:
                     self.close()
+                    if self._input_error is not None:
+                        raise self._input_error
                     raise StopIteration
                 arrived = self._run.wait_record(_WAIT_SECONDS)
                 if arrived is not None:
@@ -305,11 +310,14 @@ class CheckIterator(Iterator[dict[str, Any]]):
                 if self._inputs_done:
                     return
                 try:
-                    item = next(self._inputs)
+                    self._staged = _input_fields(next(self._inputs))
                 except StopIteration:
                     self._inputs_done = True
                     return
-                self._staged = _input_fields(item)
+                except Exception as error:  # a bad input, or the iterable failed
+                    self._input_error = error
+                    self._inputs_done = True
+                    return
             status = self._run.try_submit(*self._staged)
             if status == "full":
                 return
