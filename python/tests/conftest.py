@@ -65,7 +65,11 @@ def listening(port):
 
 
 class Nginx:
-    """nginx serving `root` on 127.0.0.1 (the tests' template, one process, foreground)."""
+    """nginx serving `root` on 127.0.0.1 (the tests' template, one process, foreground).
+
+    Requests per connection are not limited: nginx answers a connection's last request with
+    "Connection: close", 5 bytes shorter than "keep-alive", which would make bytes_transferred
+    depend on how many requests a client's connections carried."""
 
     def __init__(self, root):
         self.prefix = pathlib.Path(tempfile.mkdtemp(prefix="facegate-py-nginx-"))
@@ -77,7 +81,9 @@ class Nginx:
         for _ in range(5):  # a port can be taken between choosing and binding it
             self.port = free_loopback_port()
             config = (template.replace("@PREFIX@", str(self.prefix))
-                      .replace("@PORT@", str(self.port)).replace("@ROOT@", str(root)))
+                      .replace("@PORT@", str(self.port)).replace("@ROOT@", str(root))
+                      .replace("keepalive_requests 10000;", "keepalive_requests 100000000;"))
+            assert "keepalive_requests 100000000;" in config, "the template changed"
             (self.prefix / "nginx.conf").write_text(config)
             self.process = subprocess.Popen(
                 [binary, "-e", str(self.prefix / "error.log"), "-p", str(self.prefix), "-c",
