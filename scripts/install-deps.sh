@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs facegate's build and test dependencies on Debian 12 (run as root); with --bench, also
+# Installs facegate's build and test dependencies on Debian 12 (run as root; the Python package's
+# are for /usr/bin/python3: pybind11, meson-python, pytest, dask); with --bench, also
 # the peers of the benchmarks in bench/ (Python imagesize, node and npm for npm image-size and
 # probe-image-size, which bench/ installs from the npm registry).
 set -eu
@@ -25,4 +26,6 @@ apt-get install -y --no-install-recommends \
   libsqlite3-dev sqlite3 libssl-dev \
   clang libclang-rt-14-dev \
   python3 python3-pil nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
+  python3-dev pybind11-dev python3-mesonpy python3-pytest python3-venv python3-pip \
+  python3-dask python3-distributed \
   $bench_packages
