@@ -75,9 +75,9 @@ IMAGE_SIZE = "npm image-size 2.x (await imageSizeFromFile)"
 IMAGE_SIZE_READFILE = "npm image-size 2.x (readFileSync + imageSize)"
 
 
-def run_json(command):
+def run_json(command, env=None):
     """Runs probe_bench or a peer script and returns the JSON object it prints last."""
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         sys.exit(f"run_local: {' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
