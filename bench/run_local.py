@@ -256,6 +256,18 @@ def prepare(args, build, work):
     return probe_bench, facegate, paths, list_path, unique, copies
 
 
+def run_rounds(tools, repeat):
+    """Each tool's results over `repeat` rounds, every tool once a round."""
+    runs = {name: [] for name in tools}
+    names = list(tools)
+    for repetition in range(repeat):
+        # A new order each time, so that no tool always runs right after the same other one
+        # (npm image-size reads 1.1 MB a file and leaves the CPU caches cold for the next).
+        for name in names[repetition % len(names):] + names[:repetition % len(names)]:
+            runs[name].append(tools[name]())
+    return runs
+
+
 def measure(args, build, work):
     probe_bench, facegate, paths, list_path, unique, copies = prepare(args, build, work)
     out = lambda name: os.path.join(work, name)
@@ -279,13 +291,7 @@ def measure(args, build, work):
             IMAGE_SIZE_READFILE: lambda: run_json(["node", peer_image_size, "readFile",
                                                    list_path, out("image-size-readfile.tsv")]),
         })
-    runs = {name: [] for name in tools}
-    names = list(tools)
-    for repetition in range(args.repeat):
-        # A new order each time, so that no tool always runs right after the same other one
-        # (npm image-size reads 1.1 MB a file and leaves the CPU caches cold for the next).
-        for name in names[repetition % len(names):] + names[:repetition % len(names)]:
-            runs[name].append(tools[name]())
+    runs = run_rounds(tools, args.repeat)
     for name in (FACEGATE, ONE_THREAD, RINGS, ONE_RING):
         for run in runs[name]:
             run["rchar"] = run["reported_bytes"]  # io_uring READs are not in rchar
@@ -405,12 +411,17 @@ def sweep(args, build, work):
     return 0
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_file_arguments(parser):
+    """--build, --corpus, --files and --repeat: the options of prepare() and run_rounds()."""
     parser.add_argument("--build", required=True, help="meson build directory of facegate")
     parser.add_argument("--corpus", help="an existing corpus (build_corpus.py output)")
     parser.add_argument("--files", type=int, default=10_000, help="at least this many files")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each tool")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_file_arguments(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--syscall-tax", type=int, default=0,
                         help="BPF instructions added to every system call of probe_bench")

@@ -55,10 +55,7 @@ def tools(build, list_path, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", required=True, help="meson build directory of facegate")
-    parser.add_argument("--corpus", help="an existing corpus (build_corpus.py output)")
-    parser.add_argument("--files", type=int, default=10_000, help="at least this many files")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each tool")
+    run_local.add_file_arguments(parser)
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     if not os.path.isdir(os.path.join(build, "python", "facegate")):
@@ -67,18 +64,7 @@ def main():
     try:
         _, _, paths, list_path, unique, copies = run_local.prepare(args, build, work)
         out = lambda name: os.path.join(work, name)
-        rows = tools(build, list_path, out)
-        runs = {name: [] for name in rows}
-        names = list(rows)
-        for repetition in range(args.repeat):
-            for name in names[repetition % len(names):] + names[:repetition % len(names)]:
-                runs[name].append(rows[name]())
-        for name in (CPP_BATCH, CPP_ONE):
-            for run in runs[name]:
-                run["rchar"] = run["reported_bytes"]
-        for name in (PY_PROBE, PY_BATCH):
-            for run in runs[name]:
-                run["rchar"] = run["reported_bytes"]
+        runs = run_local.run_rounds(tools(build, list_path, out), args.repeat)
         reference = run_local.read_dimensions(out("cpp_batch.tsv"))
         answers = {CPP_ONE: run_local.read_dimensions(out("cpp_one.tsv")),
                    PY_PROBE: run_local.read_dimensions(out("py_probe.tsv")),
