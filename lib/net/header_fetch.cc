@@ -67,6 +67,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
 
   static std::size_t write_callback(char* data, std::size_t size, std::size_t count, void* self);
   static std::size_t header_callback(char* data, std::size_t size, std::size_t count, void* self);
+  static int progress_callback(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t);
 
   CURLcode configure();
   void request_next();
@@ -76,6 +77,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   void fail_from_curl(CURLcode code);
   void follow_redirect();
   bool count_received(std::size_t bytes);
+  bool recount();
   void judge_response();
   void refuse(ErrorCode code, std::string message);
   std::size_t on_body(std::span<const std::byte> bytes);
@@ -112,6 +114,12 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   std::uint64_t body_first_ = 0;
   std::optional<std::uint64_t> body_length_;
   std::uint64_t body_received_ = 0;  // body bytes of this response (within body_length_)
+  // What this transfer received: the larger of what the callbacks were handed (headers,
+  // bodies) and what was read from its connection's socket (framing too, socket_bytes.hpp).
+  std::uint64_t bytes_before_transfer_ = 0;  // net().bytes_transferred when it began
+  std::uint64_t handed_bytes_ = 0;
+  std::uint64_t socket_bytes_ = 0;
+  std::optional<AddressGuard::RequestSocket> counted_socket_;  // set for HTTP/1.x answers
   std::string redirect_url_;
   Error failure_;             // why a callback stopped or refused this response
 };
@@ -148,6 +156,11 @@ CURLcode HeaderFetch::configure() {
   set(CURLOPT_WRITEDATA, this);
   set(CURLOPT_HEADERFUNCTION, &HeaderFetch::header_callback);
   set(CURLOPT_HEADERDATA, this);
+  // Called after each of libcurl's reads, also those that hand no byte to a callback (a chunk
+  // extension): there the socket's count is checked against the cap.
+  set(CURLOPT_NOPROGRESS, 0L);
+  set(CURLOPT_XFERINFOFUNCTION, &HeaderFetch::progress_callback);
+  set(CURLOPT_XFERINFODATA, this);
   set(CURLOPT_ERRORBUFFER, error_buffer_);
   // Sends "Accept-Encoding: identity", and lets libcurl decode an encoding the server applies
   // anyway, so that a 200 body is the image itself (CURLOPT_ACCEPT_ENCODING docs).
@@ -186,6 +199,10 @@ void HeaderFetch::request_next() {
   body_first_ = 0;
   body_length_.reset();
   body_received_ = 0;
+  bytes_before_transfer_ = net().bytes_transferred;
+  handed_bytes_ = 0;
+  socket_bytes_ = 0;
+  counted_socket_.reset();
   redirect_url_.clear();
   failure_ = Error{};
   error_buffer_[0] = '\0';
@@ -219,6 +236,7 @@ void HeaderFetch::on_transfer_start() {
 void HeaderFetch::on_transfer_done(CURLcode code) {
   CURL* easy = easy_.get();
   ++transfers_;
+  recount();  // the last reads, when the connection is still open
   char* effective_url = nullptr;
   if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective_url) == CURLE_OK &&
       effective_url != nullptr) {
@@ -366,25 +384,52 @@ std::size_t HeaderFetch::header_callback(char* data, std::size_t size, std::size
   return static_cast<HeaderFetch*>(self)->on_header(std::string_view(data, size * count));
 }
 
+int HeaderFetch::progress_callback(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<HeaderFetch*>(self)->recount() ? 0 : 1;
+}
+
 std::size_t HeaderFetch::stop_with(ErrorCode code, std::string message) {
   failure_ = Error{code, std::move(message)};
   return CURL_WRITEFUNC_ERROR;
 }
 
-// Everything received counts against the byte cap: headers, redirect bodies, the body.
-// False when the cap is passed; failure_ then says so.
+// Counts `bytes` handed to a callback; see recount().
 bool HeaderFetch::count_received(std::size_t bytes) {
-  net().bytes_transferred += bytes;
+  handed_bytes_ += bytes;
+  return recount();
+}
+
+// Everything received counts against the byte cap: headers, redirect bodies, bodies, and what
+// libcurl read and decoded out of sight (chunk framing), known from the socket of an HTTP/1.x
+// connection. False when the cap is passed; failure_ then says so, unless it said otherwise.
+bool HeaderFetch::recount() {
+  if (counted_socket_) {
+    const std::optional<std::uint64_t> read =
+        SocketRegistry::instance().bytes_read(counted_socket_->socket);
+    if (read && *read > counted_socket_->bytes_read_before) {
+      socket_bytes_ = std::max(socket_bytes_, *read - counted_socket_->bytes_read_before);
+    }
+  }
+  net().bytes_transferred = bytes_before_transfer_ + std::max(handed_bytes_, socket_bytes_);
   if (net().bytes_transferred <= options_.byte_cap) return true;
-  failure_ = Error{ErrorCode::byte_cap, "more than the byte cap of " +
-                                            std::to_string(options_.byte_cap) +
-                                            " bytes received"};
+  if (!failure_) {
+    failure_ = Error{ErrorCode::byte_cap, "more than the byte cap of " +
+                                              std::to_string(options_.byte_cap) +
+                                              " bytes received"};
+  }
   return false;
 }
 
 std::size_t HeaderFetch::on_header(std::string_view line) {
+  const bool status_line = line.starts_with("HTTP/");  // a new response (redirect, 1xx)
+  // HTTP/1.x carries one response at a time on a connection: what its socket reads is this
+  // transfer's. An HTTP/2 connection interleaves streams of several URLs: its frames' payload
+  // counts, not their framing.
+  if (status_line && line.starts_with("HTTP/1.") && guard_.request_socket().socket.serial != 0) {
+    counted_socket_ = guard_.request_socket();
+  }
   if (!count_received(line.size())) return 0;
-  if (line.starts_with("HTTP/")) {  // a new response (redirect, 1xx)
+  if (status_line) {
     header_bytes_ = 0;
     requests_answered_ = guard_.requests_sent();
     const std::size_t space = line.find(' ');
@@ -414,12 +459,12 @@ std::size_t HeaderFetch::on_body(std::span<const std::byte> bytes) {
   }
 
   const std::size_t received = bytes.size();
-  const std::uint64_t before = net().bytes_transferred;
-  net().bytes_transferred += received;
-  // The byte cap holds whatever the server announced: bytes past it are never used.
-  const bool over_cap = net().bytes_transferred > options_.byte_cap;
+  // The byte cap holds whatever the server announced: bytes past it are never used. The
+  // bytes of this write that fit are counted back from its end, where the count stands.
+  const bool over_cap = !count_received(received);
   if (over_cap) {
-    bytes = bytes.first(before < options_.byte_cap ? options_.byte_cap - before : 0);
+    const std::uint64_t excess = net().bytes_transferred - options_.byte_cap;
+    bytes = bytes.first(excess < received ? received - excess : 0);
   }
   // A 206 body never feeds bytes past its Content-Range.
   bool past_range = false;
