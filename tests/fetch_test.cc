@@ -713,7 +713,10 @@ TEST_CASE("Content-Length lies") {
         servers().faults.url("short_length/" + kJpeg), loopback_options());
     CHECK(result.error.code == ErrorCode::truncated);
     CHECK(result.file_size == 50u);
-    check_received(result, 50, 1);
+    // libcurl may read past the announced end in the same read: received, so counted.
+    const auto sent = fs::file_size(servers().tree.path() / kJpeg) + 512;
+    CHECK(result.network->bytes_transferred > 50);
+    CHECK(result.network->bytes_transferred <= sent);
   }
   SUBCASE("longer than the body: the header is in, the answer stands") {
     const ProbeResult result = facegate::probe_url(

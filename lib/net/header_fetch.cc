@@ -1,4 +1,6 @@
-// One URL's header fetch (see include/facegate/fetch.hpp for the behaviour it promises).
+// One URL's header fetch (see include/facegate/fetch.hpp for the behaviour it promises), or
+// the download of its whole body for the deep check: the same requests, checks and count,
+// without ranges or a probe.
 #include "net/header_fetch.hpp"
 
 #include <algorithm>
@@ -41,8 +43,9 @@ std::string content_range_text(const ContentRange& range) {
 
 class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
  public:
+  // No policy: the whole body is downloaded (start_body_fetch).
   HeaderFetch(TransferLoop& loop, std::string url, const FetchOptions& options,
-              const RangePolicy& policy, FetchCallback on_done)
+              std::optional<RangePolicy> policy, BodyCallback on_done)
       : loop_(loop),
         options_(options),
         policy_(policy),
@@ -90,8 +93,9 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
 
   TransferLoop& loop_;
   const FetchOptions options_;
-  const RangePolicy policy_;
-  FetchCallback on_done_;
+  const std::optional<RangePolicy> policy_;  // nullopt: a whole-body download
+  BodyCallback on_done_;
+  std::vector<std::byte> body_;  // a whole-body download's body
   AddressGuard guard_;
   std::unique_ptr<CURL, EasyDeleter> easy_;
   char error_buffer_[CURL_ERROR_SIZE] = {};
@@ -178,19 +182,21 @@ void HeaderFetch::request_next() {
     return fail(ErrorCode::protocol, "the server answered " + std::to_string(transfers_) +
                                           " range requests without completing the header");
   }
-  const std::uint64_t used = net().bytes_transferred;
-  const std::uint64_t budget = options_.byte_cap > used ? options_.byte_cap - used : 0;
-  const std::optional<PlannedRange> range =
-      plan_range(probe_.want(), transfers_, policy_, budget, result_.file_size);
-  if (!range) {
-    if (budget == 0) {
-      return fail(ErrorCode::byte_cap, "the header needs more than the byte cap of " +
-                                            std::to_string(options_.byte_cap) + " bytes");
+  if (policy_) {
+    const std::uint64_t used = net().bytes_transferred;
+    const std::uint64_t budget = options_.byte_cap > used ? options_.byte_cap - used : 0;
+    const std::optional<PlannedRange> range =
+        plan_range(probe_.want(), transfers_, *policy_, budget, result_.file_size);
+    if (!range) {
+      if (budget == 0) {
+        return fail(ErrorCode::byte_cap, "the header needs more than the byte cap of " +
+                                              std::to_string(options_.byte_cap) + " bytes");
+      }
+      probe_.finish();  // the probe wants bytes at or past the end of the file
+      return deliver();
     }
-    probe_.finish();  // the probe wants bytes at or past the end of the file
-    return deliver();
+    asked_ = *range;
   }
-  asked_ = *range;
   fields_ = ResponseFields{};
   header_bytes_ = 0;
   interim_responses_ = 0;
@@ -210,10 +216,12 @@ void HeaderFetch::request_next() {
 
   // Further ranges go straight to where the redirects led.
   const std::string& target = transfers_ == 0 ? url_ : net().final_url;
-  const std::string range_value = range_text(asked_);
+  const std::string range_value = policy_ ? range_text(asked_) : std::string();
   CURL* easy = easy_.get();
   CURLcode code = set_transfer_url(easy, target);
-  if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_RANGE, range_value.c_str());
+  if (code == CURLE_OK) {
+    code = curl_easy_setopt(easy, CURLOPT_RANGE, policy_ ? range_value.c_str() : nullptr);
+  }
   if (code != CURLE_OK) {
     return fail(ErrorCode::internal,
                 std::string("cannot set up the request: ") + curl_easy_strerror(code));
@@ -264,7 +272,7 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
     return fail_from_curl(code);
   }
   if (mode_ == BodyMode::stream) {
-    probe_.finish();
+    if (policy_) probe_.finish();
     return deliver();
   }
   // BodyMode::range: the response ended normally.
@@ -326,6 +334,7 @@ void HeaderFetch::judge_response() {
     net().last_modified = fields_.last_modified;
   }
   if (status == 206) {
+    if (!policy_) return refuse(ErrorCode::bad_range, "a 206 to a request that asked no range");
     if (fields_.multipart) {
       return refuse(ErrorCode::bad_range, "206 multipart/byteranges for a single range");
     }
@@ -362,6 +371,9 @@ void HeaderFetch::judge_response() {
     // An encoded body's length is not the file's size.
     result_.file_size =
         fields_.identity_encoded() ? fields_.content_length : std::optional<std::uint64_t>{};
+    if (!policy_ && result_.file_size && *result_.file_size <= options_.byte_cap) {
+      body_.reserve(static_cast<std::size_t>(*result_.file_size));
+    }
     return;
   }
   // RFC 9110 15.5.17: 416 with "bytes */total" when the range starts at or past the end.
@@ -466,6 +478,12 @@ std::size_t HeaderFetch::on_body(std::span<const std::byte> bytes) {
     const std::uint64_t excess = net().bytes_transferred - options_.byte_cap;
     bytes = bytes.first(excess < received ? received - excess : 0);
   }
+  if (!policy_) {  // a whole-body download: every byte is kept
+    body_.insert(body_.end(), bytes.begin(), bytes.end());
+    if (!over_cap) return received;
+    return stop_with(ErrorCode::byte_cap, "the body is larger than the byte cap of " +
+                                              std::to_string(options_.byte_cap) + " bytes");
+  }
   // A 206 body never feeds bytes past its Content-Range.
   bool past_range = false;
   if (body_length_ && bytes.size() > *body_length_ - body_received_) {
@@ -511,23 +529,34 @@ void HeaderFetch::fail(ErrorCode code, std::string message) {
   result_.info = probe_.info();
   result_.error = Error{code, std::move(message)};
   net().requests = guard_.requests_sent();
-  if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_));
+  if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_), std::vector<std::byte>{});
 }
 
 void HeaderFetch::deliver() {
-  result_.info = probe_.info();
-  if (probe_.status() == Status::error) {
-    result_.error = probe_.error();
+  if (policy_) {
+    result_.info = probe_.info();
+    if (probe_.status() == Status::error) result_.error = probe_.error();
   }
   net().requests = guard_.requests_sent();
-  if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_));
+  if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_), std::move(body_));
 }
 
 }  // namespace
 
 void start_header_fetch(TransferLoop& loop, std::string url, const FetchOptions& options,
                         const RangePolicy& policy, FetchCallback on_done) {
-  std::make_shared<HeaderFetch>(loop, std::move(url), options, policy, std::move(on_done))->start();
+  BodyCallback facts_only = [on_done = std::move(on_done)](ProbeResult result,
+                                                           std::vector<std::byte>) {
+    if (on_done) on_done(std::move(result));
+  };
+  std::make_shared<HeaderFetch>(loop, std::move(url), options, policy, std::move(facts_only))
+      ->start();
+}
+
+void start_body_fetch(TransferLoop& loop, std::string url, const FetchOptions& options,
+                      BodyCallback on_done) {
+  std::make_shared<HeaderFetch>(loop, std::move(url), options, std::nullopt, std::move(on_done))
+      ->start();
 }
 
 }  // namespace facegate::detail
