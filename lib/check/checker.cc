@@ -580,6 +580,10 @@ void Checker::State::NetworkSide::start_deep_downloads() {
     deep_waiting_.pop_front();
     const auto it = open_.find(sequence);
     if (it == open_.end()) continue;  // abandoned
+    if (state_.cancelled) {  // no new download: the record stands as judged
+      judged(sequence);
+      continue;
+    }
     const Job& job = it->second.job;
     FetchOptions whole = state_.options.fetch;
     whole.byte_cap = deep_download_cap(*job.model, state_.options.deep_limits);
