@@ -1,12 +1,14 @@
 // facegate::Checker's deep check and its only_images option, driven directly: an image whose
 // header passes but whose data is cut short is image.corrupt (a warning; strict: a rejection),
 // an intact one decodes, a limit refuses without a fault, inputs that are not images are
-// counted instead of judged; CheckInput::from_walk turns walk records into inputs.
+// counted instead of judged; CheckInput::from_walk turns walk records into inputs; with
+// deep_urls, URLs served by nginx are downloaded whole and decoded the same way.
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -243,4 +245,116 @@ TEST_CASE("from_walk: files are path inputs, entries that could not be walked fa
   CHECK(records[0].deep.has_value());
   CHECK(records[1].verdict->decision == Decision::error);
   CHECK(records[1].source == "x://z.jpg");
+}
+
+namespace {
+
+// Examples served by nginx on loopback: three intact images and the portrait cut inside its
+// data (header intact).
+class ServedExamples {
+ public:
+  ServedExamples() {
+    for (const char* name : kIntact) {
+      fs::copy_file(test::source_root() / "examples" / name, dir_.path() / name);
+    }
+    const std::vector<std::byte> bytes = example_bytes("portrait-640x800.jpg");
+    test::write_text(dir_.path() / "cut.jpg",
+                     std::string_view(reinterpret_cast<const char*>(bytes.data()), 3000));
+    nginx_.emplace(dir_.path());
+  }
+  std::string url(std::string_view name) const { return nginx_->url(name); }
+
+  static constexpr const char* kIntact[] = {"portrait-640x800.jpg", "mono-480x640.bmp",
+                                            "banner-1600x400.webp"};
+
+ private:
+  test::TempDir dir_{"facegate-deep-urls-"};
+  std::optional<test::NginxServer> nginx_;
+};
+
+CheckerOptions deep_url_options() {
+  CheckerOptions options = deep_options();
+  options.deep_urls = true;
+  options.fetch.allow_private_network = true;  // the service could fetch them: judged as files
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("deep_urls: a URL whose header passes is downloaded whole and decoded") {
+  const ServedExamples served;
+  std::vector<CheckInput> inputs;
+  for (const char* name : ServedExamples::kIntact) {
+    inputs.push_back(CheckInput::from_text(served.url(name)));
+  }
+  inputs.push_back(CheckInput::from_text(served.url("cut.jpg")));
+  CheckSummary summary;
+  const auto records = check_all(deep_url_options(), std::move(inputs), summary);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const CheckRecord& intact = records[i];
+    INFO(intact.source);
+    REQUIRE(intact.deep.has_value());
+    CHECK(intact.deep->ok());
+    CHECK(intact.deep->pixels == std::uint64_t{intact.probe.info.width} * intact.probe.info.height);
+    CHECK(intact.verdict->decision == Decision::pass);
+    // The header's bytes, then the whole file once more: both count.
+    const auto size = fs::file_size(test::source_root() / "examples" / ServedExamples::kIntact[i]);
+    CHECK(intact.probe.network->bytes_transferred > size);
+    CHECK(intact.probe.network->requests == 2);
+  }
+  const CheckRecord& cut = records[3];
+  CHECK(cut.probe.ok());
+  REQUIRE(cut.deep.has_value());
+  CHECK(cut.deep->outcome == DeepOutcome::corrupt);
+  const Finding* corrupt = cut.verdict->find("image.corrupt");
+  REQUIRE(corrupt != nullptr);
+  CHECK(corrupt->severity == Severity::warn);
+  CHECK(cut.verdict->decision == Decision::pass);
+  CHECK(summary.deep_checked == 4);
+  CHECK(summary.deep_corrupt == 1);
+  const std::vector<std::string> keys = json_keys(cut);
+  CHECK(std::find(keys.begin(), keys.end(), "deep_outcome") != keys.end());
+
+  CheckerOptions strict = deep_url_options();
+  strict.strict = true;
+  inputs.clear();
+  inputs.push_back(CheckInput::from_text(served.url("cut.jpg")));
+  const CheckRecord rejected = check_all(strict, std::move(inputs)).front();
+  CHECK(rejected.verdict->decision == Decision::reject);
+  REQUIRE(rejected.verdict->find("image.corrupt") != nullptr);
+  CHECK(rejected.verdict->find("image.corrupt")->severity == Severity::reject);
+}
+
+TEST_CASE("deep_urls: a body above the cap is not decoded, an info; without it nothing is downloaded") {
+  const ServedExamples served;
+  CheckerOptions capped = deep_url_options();
+  capped.strict = true;
+  capped.deep_limits.max_file_bytes = 5000;  // the portrait has 5597 bytes
+  std::vector<CheckInput> inputs;
+  inputs.push_back(CheckInput::from_text(served.url("portrait-640x800.jpg")));
+  const CheckRecord over = check_all(capped, std::move(inputs)).front();
+  REQUIRE(over.deep.has_value());
+  CHECK(over.deep->outcome == DeepOutcome::refused);
+  CHECK(over.deep->reason.find("byte_cap") != std::string::npos);
+  const Finding* not_decoded = over.verdict->find("image.not_decoded");
+  REQUIRE(not_decoded != nullptr);
+  CHECK(not_decoded->severity == Severity::info);
+  CHECK(over.verdict->decision == Decision::pass);
+  CHECK(over.probe.network->bytes_transferred <= 1024 + 512 + 5000 + 16 * 1024);  // + one read
+
+  for (const bool deep : {false, true}) {
+    CAPTURE(deep);
+    CheckerOptions header_only = deep_url_options();
+    header_only.deep = deep;
+    header_only.deep_urls = false;
+    inputs.clear();
+    inputs.push_back(CheckInput::from_text(served.url("cut.jpg")));
+    inputs.push_back(CheckInput::from_text(served.url("portrait-640x800.jpg")));
+    for (const CheckRecord& record : check_all(header_only, std::move(inputs))) {
+      CHECK_FALSE(record.deep.has_value());
+      CHECK(record.verdict->decision == Decision::pass);
+      CHECK(record.probe.network->requests == 1);
+      CHECK(record.probe.network->bytes_transferred < 2048);  // one 1 KiB range and its headers
+    }
+  }
 }

@@ -300,12 +300,54 @@ TEST_CASE("--deep: intact corpus images pass; --max-pixels refuses larger ones u
                  samples.size(), {0, "pass", "refused", "image.not_decoded", "info"});
 }
 
-TEST_CASE("--max-pixels and --deep-jobs need --deep") {
+TEST_CASE("--deep-urls: corpus images over HTTP are downloaded whole and decoded; --deep alone does not") {
+  TempDir dir("facegate-cli-deep-urls-");
+  std::vector<std::string> intact;
+  std::vector<std::string> cuts;
+  for (const fs::path& sample : corpus_samples()) {
+    fs::copy_file(sample, dir.path() / sample.filename());
+    intact.push_back(sample.filename().string());
+    cuts.push_back(cut_copy(sample, dir.path()).filename().string());
+  }
+  facegate::test::NginxServer nginx(dir.path());
+  const auto urls = [&](const std::vector<std::string>& names) {
+    std::vector<fs::path> list;
+    for (const std::string& name : names) list.emplace_back(nginx.url(name));
+    return list;
+  };
+  const std::vector<std::string> served = {"--allow-private-network"};  // nginx on 127.0.0.1
+  const auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), served.begin(), served.end());
+    return extra;
+  };
+  check_deep_run(run(check_args(with({"--deep-urls", "--strict"}), urls(intact))), intact.size(),
+                 {0, "pass", "ok", "image.corrupt", ""});
+  check_deep_run(run(check_args(with({"--deep-urls"}), urls(cuts))), cuts.size(),
+                 {0, "pass", "corrupt", "image.corrupt", "warn"});
+  check_deep_run(run(check_args(with({"--deep-urls", "--strict"}), urls(cuts))), cuts.size(),
+                 {1, "reject", "corrupt", "image.corrupt", "reject"});
+  // --deep alone decodes local files only: a URL is read for its header, not downloaded.
+  const Run header_only = run(check_args(with({"--deep"}), urls(cuts)));
+  check_deep_run(header_only, cuts.size(), {0, "pass", "<missing>", "image.corrupt", ""});
+  for (const std::string& line : header_only.lines()) {
+    INFO(line);
+    simdjson::dom::parser parser;
+    std::uint64_t transferred = 0;
+    REQUIRE(parser.parse(line).at_pointer("/image/bytes_transferred").get(transferred) ==
+            simdjson::SUCCESS);
+    CHECK(transferred < 4096);
+  }
+}
+
+TEST_CASE("--max-pixels and --deep-jobs need --deep or --deep-urls") {
   CHECK(run({"check", "--offline", "--model", kModel, "--max-pixels", "100", example("portrait-640x800.jpg")})
             .exit_code == 2);
   CHECK(run({"check", "--offline", "--model", kModel, "--deep-jobs", "2", example("portrait-640x800.jpg")})
             .exit_code == 2);
   CHECK(run({"check", "--offline", "--model", kModel, "--deep", "--deep-jobs", "1",
+             example("portrait-640x800.jpg")})
+            .exit_code == 0);
+  CHECK(run({"check", "--offline", "--model", kModel, "--deep-urls", "--max-pixels", "100",
              example("portrait-640x800.jpg")})
             .exit_code == 0);
 }

@@ -1206,6 +1206,20 @@ TEST_CASE("no API key or a non-http base URL: not sent") {
   CHECK(server.log().empty());
 }
 
+TEST_CASE("an option libcurl refuses to set: not sent, with libcurl's reason") {
+  auto& server = fake();
+  auto options = fast_options(server);
+  // libcurl refuses a string option longer than 8,000,000 bytes (CURL_MAX_INPUT_LENGTH in its
+  // lib/setopt.c) with CURLE_BAD_FUNCTION_ARGUMENT: a real failing curl_easy_setopt.
+  options.user_agent = std::string(8'000'001, 'a');
+  const auto r = run_one({"wan2.2-s2v-detect", server.image("face.png")}, options);
+  CHECK(r.outcome == DetectOutcome::not_sent);
+  CHECK(r.attempts == 0);
+  CHECK(r.detail.find("libcurl could not be set up: ") != std::string::npos);
+  CHECK(r.detail.find(curl_easy_strerror(CURLE_BAD_FUNCTION_ARGUMENT)) != std::string::npos);
+  CHECK(server.log().empty());
+}
+
 TEST_CASE("the loop is never blocked: waits are loop tasks, header fetches share the loop") {
   auto& server = fake();
   const auto options = fast_options(server);

@@ -87,9 +87,9 @@ struct CheckRecord {
   std::optional<DetectRequest> dry_run;  ///< dry-run mode: the request that would be sent
   bool dry_run_has_key = false;  ///< dry-run mode: a key is set (shown as sk-***, never itself)
   /// CheckerOptions::deep: the whole image was decoded after its header passed (local files
-  /// and memory). Its outcome is also a finding when not ok: image.corrupt (warn; strict:
+  /// and memory; URLs with CheckerOptions::deep_urls). Its outcome is also a finding when not ok: image.corrupt (warn; strict:
   /// reject) or image.not_decoded (info: refused by a limit, a variant the decoders cannot
-  /// read, or the file could not be read again).
+  /// read, or the file could not be read again, or a URL's body downloaded).
   std::optional<DeepResult> deep;
   /// CheckerOptions::only_images: the input is not an image (the probe's error is
   /// unsupported_format). It is neither judged nor counted as pass, reject, unknown or error
@@ -169,9 +169,18 @@ struct CheckerOptions {
   bool strict = false;
   /// The deep check: a local file or memory input whose header passes is decoded whole
   /// (deep_decode, deep_decode_file) on the local pool; a decode that fails is the finding
-  /// image.corrupt with the decoder's reason, a warning (strict: a rejection). URLs are not
-  /// decoded. Only in judging mode (a model is set).
+  /// image.corrupt with the decoder's reason, a warning (strict: a rejection). URLs only with
+  /// deep_urls. Only in judging mode (a model is set).
   bool deep = false;
+  /// With deep, URLs too: a URL whose header passes is then downloaded whole on the network
+  /// thread (the fetch's settings and safety: address checks, redirects, deadline; no Range),
+  /// within a byte cap of its own, deep_limits.max_file_bytes or the model's file-size limit
+  /// when that is smaller (FetchOptions::byte_cap stays the header's), and decoded on the local
+  /// pool. A body above that cap is not decoded (DeepOutcome::refused, image.not_decoded), a
+  /// download that fails neither (DeepOutcome::io). The download's bytes and requests count in
+  /// the record's NetworkFacts. Bodies held at once, downloading or decoding, are at most
+  /// deep_decodes_in_flight. Without it a URL is never downloaded whole.
+  bool deep_urls = false;
   /// The deep check's bounds; max_pixels defaults to 7000 x 7000, the largest image any
   /// built-in model accepts (a header that passes is already within its model's bounds).
   DeepLimits deep_limits;

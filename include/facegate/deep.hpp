@@ -23,7 +23,8 @@ struct DeepLimits {
   /// decoded onto the whole canvas), which bounds the time an animation can take.
   std::uint64_t max_animation_pixels = 490'000'000;
   /// deep_decode_file: largest file read; the file is read whole into memory. A larger file is
-  /// refused unread.
+  /// refused unread. Also the largest URL body the Checker downloads for a deep decode
+  /// (CheckerOptions::deep_urls).
   std::uint64_t max_file_bytes = 128 << 20;
 };
 

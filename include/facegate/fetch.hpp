@@ -20,10 +20,10 @@
 //    IPv4-mapped forms of those and other special-purpose blocks are refused (private_address)
 //    unless FetchOptions::allow_private_network (or allow_loopback for loopback only).
 //  - Connect timeout, overall deadline and low-speed limit always apply; a hard cap on the
-//    bytes received per URL (headers, redirect bodies, bodies; not yet the framing of a chunked
-//    body, which libcurl decodes out of sight) is enforced as the bytes arrive, whatever the
-//    server announced. Redirects are followed by the fetch, not by libcurl, which would read a
-//    redirect's whole body to reuse the connection.
+//    bytes received per URL (headers, redirect bodies, bodies and, over HTTP/1.x, the framing
+//    of a chunked body, which libcurl decodes out of sight) is enforced as the bytes arrive,
+//    whatever the server announced. Redirects are followed by the fetch, not by libcurl, which
+//    would read a redirect's whole body to reuse the connection.
 //  - TLS peer and host verification are always on (ca_file may add a CA, never disable).
 //  - Proxy variables (http_proxy, https_proxy, all_proxy, no_proxy) are ignored unless
 //    FetchOptions::use_environment_proxy. With a proxy, the address checked is the proxy's:
@@ -56,9 +56,12 @@ struct FetchOptions {
   /// See low_speed_limit.
   std::chrono::seconds low_speed_time{10};
   /// Most bytes received for one URL, all requests together: response headers, redirect
-  /// bodies and bodies (NetworkFacts::bytes_transferred). The transfer stops when the next
-  /// bytes would pass it (it may receive up to one libcurl write chunk, 16 KiB, beyond it;
-  /// none of those bytes is used).
+  /// bodies and bodies (NetworkFacts::bytes_transferred). Over HTTP/1.x on Linux the count is
+  /// what was read from the connection's socket (TCP_INFO), so the framing of a chunked body
+  /// counts too; over HTTP/2, and elsewhere, it is what libcurl hands over (frames' payload).
+  /// It is checked after each of libcurl's reads (16 KiB at most): the transfer stops at the
+  /// first read that passes the cap, usually within 16 KiB of it (a few reads when libcurl
+  /// reads several in a row), and none of the bytes past it is used.
   std::uint64_t byte_cap = 1u << 20;
   /// Most redirects followed for one URL.
   std::uint32_t max_redirects = 5;

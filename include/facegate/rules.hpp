@@ -314,7 +314,9 @@ std::string_view severity_name(Severity severity) noexcept;
 /// param.<name>.unknown, url.not_public, url.scheme, url.malformed, image.not_read,
 /// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors),
 /// probe.lenient (info: the header was read past a departure from its specification,
-/// ImageInfo::leniency), model.retired.
+/// ImageInfo::leniency), model.retired; added by the Checker's deep check
+/// (CheckerOptions::deep), not by evaluate(): image.corrupt (warn; strict: reject) and
+/// image.not_decoded (info).
 struct Finding {
   std::string code;     ///< stable code, see above
   Severity severity = Severity::info;  ///< weight

@@ -15,6 +15,7 @@
 
 #include "check/summary.hpp"
 #include "facegate/check.hpp"
+#include "net/header_fetch.hpp"
 #include "net/loop.hpp"
 
 namespace facegate {
@@ -69,6 +70,22 @@ DeepResult deep_decode_input(const CheckInput& input, const ImageInfo& header, c
     return stream;
   }
   return deep_decode_file(input.source, header, limits);
+}
+
+// The most a URL's body may take for the deep check: the bound on files read, or the model's
+// file-size limit when it is smaller (the service takes nothing larger).
+std::uint64_t deep_download_cap(const ModelRules& model, const DeepLimits& limits) {
+  if (!model.file_size) return limits.max_file_bytes;
+  return std::min(limits.max_file_bytes, model.file_size->max_bytes);
+}
+
+// A download that brought no body to decode: over the cap (refused) or failed (io).
+DeepResult failed_download(const Error& error) {
+  DeepResult result;
+  result.outcome = error.code == ErrorCode::byte_cap ? DeepOutcome::refused : DeepOutcome::io;
+  result.reason = "the download of the whole image failed: " +
+                  std::string(error_code_name(error.code)) + ": " + error.message;
+  return result;
 }
 
 bool is_valid_json(std::string_view text) {
@@ -146,6 +163,7 @@ struct Checker::State {
   unsigned idle_workers = 0;
   std::atomic<bool> stopping{false};  // set under local_mutex and net_mutex
   std::vector<std::thread> local_threads;
+  std::deque<std::function<void()>> local_tasks;  // posted by the network thread: URL decodes
   // Deep decodes running at once: CheckerOptions::deep_decodes_in_flight.
   std::unique_ptr<std::counting_semaphore<>> deep_slots;
 
@@ -153,6 +171,7 @@ struct Checker::State {
   std::mutex net_mutex;
   std::condition_variable net_ready;
   std::deque<Job> net_jobs;
+  std::deque<std::pair<std::uint64_t, DeepResult>> net_deep_done;  // URL decodes, by sequence
   detail::TransferLoop* net_loop = nullptr;  // set while the network thread runs its loop
   std::thread net_thread;
   std::optional<Ledger> ledger;  // opened by create(), then the network thread's
@@ -163,6 +182,7 @@ struct Checker::State {
   Job make_job(CheckInput input, std::uint64_t sequence) const;
   void dispatch(Job job);
   void run_local();
+  void post_local(std::function<void()> task);
   void check_local(Job& job);
   void deep_check(Job& job);
   void run_network();
@@ -331,25 +351,41 @@ void Checker::State::check_local(Job& job) {
   }
 }
 
+void Checker::State::post_local(std::function<void()> task) {
+  {
+    std::lock_guard lock(local_mutex);
+    local_tasks.push_back(std::move(task));
+  }
+  local_ready.notify_one();
+}
+
 // Each worker takes a few jobs at a time: one lock, and fewer wake-ups, for several files.
+// A posted task goes first: an input on the network side waits for it.
 void Checker::State::run_local() {
   constexpr std::size_t kBatch = 16;
   std::vector<Job> batch;
   for (;;) {
     batch.clear();
+    std::function<void()> task;
     {
       std::unique_lock lock(local_mutex);
       ++idle_workers;
-      local_ready.wait(lock, [&] { return stopping || !local_jobs.empty(); });
+      local_ready.wait(lock, [&] { return stopping || !local_jobs.empty() || !local_tasks.empty(); });
       --idle_workers;
-      if (local_jobs.empty()) return;
-      // Leave work for the other workers when there is little of it.
-      const std::size_t share = std::max<std::size_t>(1, local_jobs.size() / local_threads.size());
-      for (std::size_t i = 0; i < std::min(kBatch, share); ++i) {
-        batch.push_back(std::move(local_jobs.front()));
-        local_jobs.pop_front();
+      if (!local_tasks.empty()) {
+        task = std::move(local_tasks.front());
+        local_tasks.pop_front();
+      } else {
+        if (local_jobs.empty()) return;
+        // Leave work for the other workers when there is little of it.
+        const std::size_t share = std::max<std::size_t>(1, local_jobs.size() / local_threads.size());
+        for (std::size_t i = 0; i < std::min(kBatch, share); ++i) {
+          batch.push_back(std::move(local_jobs.front()));
+          local_jobs.pop_front();
+        }
       }
     }
+    if (task) task();
     for (Job& job : batch) {
       if (cancelled) {
         job.record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
@@ -432,6 +468,11 @@ class Checker::State::NetworkSide {
   bool take_jobs();
   void start(Job job);
   void fetched(std::uint64_t sequence, ProbeResult result);
+  void judged(std::uint64_t sequence);
+  void start_deep_downloads();
+  void downloaded(std::uint64_t sequence, ProbeResult facts, std::vector<std::byte> body);
+  void deep_decoded(std::uint64_t sequence, DeepResult result);
+  void record_deep(std::uint64_t sequence, DeepResult result);
   void request_call(std::uint64_t sequence);
   bool claim(std::uint64_t sequence);
   void settle_from_ledger(std::uint64_t sequence, BeginCall begin);
@@ -447,6 +488,10 @@ class Checker::State::NetworkSide {
   Spend spend_{state_.options};
   std::unordered_map<std::uint64_t, RemoteInput> open_;
   std::optional<Clock::time_point> grace_end_;
+  // The deep check of URLs: inputs waiting for a download, and bodies held (downloading or
+  // decoding), at most deep_decodes_in_flight.
+  std::deque<std::uint64_t> deep_waiting_;
+  unsigned deep_bodies_ = 0;
 };
 
 void Checker::State::NetworkSide::run() {
@@ -472,7 +517,8 @@ void Checker::State::NetworkSide::run() {
     }
     std::unique_lock lock(state_.net_mutex);
     state_.net_ready.wait_for(lock, std::chrono::milliseconds(200), [&] {
-      return !state_.net_jobs.empty() || state_.stopping || (state_.cancelled && !grace_end_);
+      return !state_.net_jobs.empty() || !state_.net_deep_done.empty() || state_.stopping ||
+             (state_.cancelled && !grace_end_);
     });
   }
   std::lock_guard lock(state_.net_mutex);
@@ -482,12 +528,15 @@ void Checker::State::NetworkSide::run() {
 // Starts what the inbox holds; true once the Checker is stopping (no more jobs will come).
 bool Checker::State::NetworkSide::take_jobs() {
   std::deque<Job> jobs;
+  std::deque<std::pair<std::uint64_t, DeepResult>> decoded;
   bool stopping = false;
   {
     std::lock_guard lock(state_.net_mutex);
     jobs.swap(state_.net_jobs);
+    decoded.swap(state_.net_deep_done);
     stopping = state_.stopping;
   }
+  for (auto& done : decoded) deep_decoded(done.first, std::move(done.second));
   for (Job& job : jobs) start(std::move(job));
   return stopping;
 }
@@ -514,6 +563,89 @@ void Checker::State::NetworkSide::fetched(std::uint64_t sequence, ProbeResult re
   Job& job = it->second.job;
   job.record.probe = std::move(result);
   state_.judge(job, SourceKind::url);
+  const bool pass = job.record.verdict && job.record.verdict->decision == Decision::pass;
+  if (pass && state_.options.deep && state_.options.deep_urls) {
+    deep_waiting_.push_back(sequence);
+    return start_deep_downloads();
+  }
+  judged(sequence);
+}
+
+// The deep check of a URL whose header passed: its whole body is downloaded here, within
+// deep_download_cap(), then decoded on the local pool (never on this thread).
+void Checker::State::NetworkSide::start_deep_downloads() {
+  const unsigned most = std::max(1u, state_.options.deep_decodes_in_flight);
+  while (loop_ && deep_bodies_ < most && !deep_waiting_.empty()) {
+    const std::uint64_t sequence = deep_waiting_.front();
+    deep_waiting_.pop_front();
+    const auto it = open_.find(sequence);
+    if (it == open_.end()) continue;  // abandoned
+    if (state_.cancelled) {  // no new download: the record stands as judged
+      judged(sequence);
+      continue;
+    }
+    const Job& job = it->second.job;
+    FetchOptions whole = state_.options.fetch;
+    whole.byte_cap = deep_download_cap(*job.model, state_.options.deep_limits);
+    ++deep_bodies_;
+    detail::start_body_fetch(loop_->transfers(), job.input.source, whole,
+                             [this, sequence](ProbeResult facts, std::vector<std::byte> body) {
+                               downloaded(sequence, std::move(facts), std::move(body));
+                             });
+  }
+}
+
+void Checker::State::NetworkSide::downloaded(std::uint64_t sequence, ProbeResult facts,
+                                             std::vector<std::byte> body) {
+  const auto it = open_.find(sequence);
+  if (it == open_.end()) {
+    --deep_bodies_;
+    return start_deep_downloads();
+  }
+  CheckRecord& record = it->second.job.record;
+  // What the download received counts with the header's bytes.
+  if (record.probe.network && facts.network) {
+    record.probe.network->bytes_transferred += facts.network->bytes_transferred;
+    record.probe.network->requests += facts.network->requests;
+  }
+  if (facts.error) {
+    --deep_bodies_;
+    start_deep_downloads();
+    return record_deep(sequence, failed_download(facts.error));
+  }
+  state_.post_local([state = &state_, sequence, body = std::move(body), header = record.probe.info] {
+    state->deep_slots->acquire();
+    DeepResult result = deep_decode(body, header, state->options.deep_limits);
+    state->deep_slots->release();
+    {
+      std::lock_guard lock(state->net_mutex);
+      state->net_deep_done.emplace_back(sequence, std::move(result));
+    }
+    state->wake_network();
+  });
+}
+
+void Checker::State::NetworkSide::deep_decoded(std::uint64_t sequence, DeepResult result) {
+  --deep_bodies_;
+  start_deep_downloads();
+  record_deep(sequence, std::move(result));
+}
+
+// The deep check's outcome joins the verdict; the input goes on as any judged one.
+void Checker::State::NetworkSide::record_deep(std::uint64_t sequence, DeepResult result) {
+  const auto it = open_.find(sequence);
+  if (it == open_.end()) return;  // abandoned while it was decoded
+  CheckRecord& record = it->second.job.record;
+  record.deep = std::move(result);
+  add_deep_finding(*record.verdict, *record.deep, state_.options.strict);
+  judged(sequence);
+}
+
+// A judged URL: sent to the detector when it passes and the run is online, built only in a
+// dry run, else recorded.
+void Checker::State::NetworkSide::judged(std::uint64_t sequence) {
+  const auto it = open_.find(sequence);
+  Job& job = it->second.job;
   const bool pass = job.record.verdict && job.record.verdict->decision == Decision::pass;
   if (!pass || !client_) return finish(sequence);
   if (state_.options.remote == RemoteMode::dry_run) {

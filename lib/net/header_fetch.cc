@@ -1,4 +1,6 @@
-// One URL's header fetch (see include/facegate/fetch.hpp for the behaviour it promises).
+// One URL's header fetch (see include/facegate/fetch.hpp for the behaviour it promises), or
+// the download of its whole body for the deep check: the same requests, checks and count,
+// without ranges or a probe.
 #include "net/header_fetch.hpp"
 
 #include <algorithm>
@@ -41,8 +43,9 @@ std::string content_range_text(const ContentRange& range) {
 
 class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
  public:
+  // No policy: the whole body is downloaded (start_body_fetch).
   HeaderFetch(TransferLoop& loop, std::string url, const FetchOptions& options,
-              const RangePolicy& policy, FetchCallback on_done)
+              std::optional<RangePolicy> policy, BodyCallback on_done)
       : loop_(loop),
         options_(options),
         policy_(policy),
@@ -67,6 +70,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
 
   static std::size_t write_callback(char* data, std::size_t size, std::size_t count, void* self);
   static std::size_t header_callback(char* data, std::size_t size, std::size_t count, void* self);
+  static int progress_callback(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t);
 
   CURLcode configure();
   void request_next();
@@ -76,6 +80,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   void fail_from_curl(CURLcode code);
   void follow_redirect();
   bool count_received(std::size_t bytes);
+  bool recount();
   void judge_response();
   void refuse(ErrorCode code, std::string message);
   std::size_t on_body(std::span<const std::byte> bytes);
@@ -88,8 +93,9 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
 
   TransferLoop& loop_;
   const FetchOptions options_;
-  const RangePolicy policy_;
-  FetchCallback on_done_;
+  const std::optional<RangePolicy> policy_;  // nullopt: a whole-body download
+  BodyCallback on_done_;
+  std::vector<std::byte> body_;  // a whole-body download's body
   AddressGuard guard_;
   std::unique_ptr<CURL, EasyDeleter> easy_;
   char error_buffer_[CURL_ERROR_SIZE] = {};
@@ -112,6 +118,12 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   std::uint64_t body_first_ = 0;
   std::optional<std::uint64_t> body_length_;
   std::uint64_t body_received_ = 0;  // body bytes of this response (within body_length_)
+  // What this transfer received: the larger of what the callbacks were handed (headers,
+  // bodies) and what was read from its connection's socket (framing too, socket_bytes.hpp).
+  std::uint64_t bytes_before_transfer_ = 0;  // net().bytes_transferred when it began
+  std::uint64_t handed_bytes_ = 0;
+  std::uint64_t socket_bytes_ = 0;
+  std::optional<AddressGuard::RequestSocket> counted_socket_;  // set for HTTP/1.x answers
   std::string redirect_url_;
   Error failure_;             // why a callback stopped or refused this response
 };
@@ -148,6 +160,11 @@ CURLcode HeaderFetch::configure() {
   set(CURLOPT_WRITEDATA, this);
   set(CURLOPT_HEADERFUNCTION, &HeaderFetch::header_callback);
   set(CURLOPT_HEADERDATA, this);
+  // Called after each of libcurl's reads, also those that hand no byte to a callback (a chunk
+  // extension): there the socket's count is checked against the cap.
+  set(CURLOPT_NOPROGRESS, 0L);
+  set(CURLOPT_XFERINFOFUNCTION, &HeaderFetch::progress_callback);
+  set(CURLOPT_XFERINFODATA, this);
   set(CURLOPT_ERRORBUFFER, error_buffer_);
   // Sends "Accept-Encoding: identity", and lets libcurl decode an encoding the server applies
   // anyway, so that a 200 body is the image itself (CURLOPT_ACCEPT_ENCODING docs).
@@ -165,19 +182,21 @@ void HeaderFetch::request_next() {
     return fail(ErrorCode::protocol, "the server answered " + std::to_string(transfers_) +
                                           " range requests without completing the header");
   }
-  const std::uint64_t used = net().bytes_transferred;
-  const std::uint64_t budget = options_.byte_cap > used ? options_.byte_cap - used : 0;
-  const std::optional<PlannedRange> range =
-      plan_range(probe_.want(), transfers_, policy_, budget, result_.file_size);
-  if (!range) {
-    if (budget == 0) {
-      return fail(ErrorCode::byte_cap, "the header needs more than the byte cap of " +
-                                            std::to_string(options_.byte_cap) + " bytes");
+  if (policy_) {
+    const std::uint64_t used = net().bytes_transferred;
+    const std::uint64_t budget = options_.byte_cap > used ? options_.byte_cap - used : 0;
+    const std::optional<PlannedRange> range =
+        plan_range(probe_.want(), transfers_, *policy_, budget, result_.file_size);
+    if (!range) {
+      if (budget == 0) {
+        return fail(ErrorCode::byte_cap, "the header needs more than the byte cap of " +
+                                              std::to_string(options_.byte_cap) + " bytes");
+      }
+      probe_.finish();  // the probe wants bytes at or past the end of the file
+      return deliver();
     }
-    probe_.finish();  // the probe wants bytes at or past the end of the file
-    return deliver();
+    asked_ = *range;
   }
-  asked_ = *range;
   fields_ = ResponseFields{};
   header_bytes_ = 0;
   interim_responses_ = 0;
@@ -186,6 +205,10 @@ void HeaderFetch::request_next() {
   body_first_ = 0;
   body_length_.reset();
   body_received_ = 0;
+  bytes_before_transfer_ = net().bytes_transferred;
+  handed_bytes_ = 0;
+  socket_bytes_ = 0;
+  counted_socket_.reset();
   redirect_url_.clear();
   failure_ = Error{};
   error_buffer_[0] = '\0';
@@ -193,10 +216,12 @@ void HeaderFetch::request_next() {
 
   // Further ranges go straight to where the redirects led.
   const std::string& target = transfers_ == 0 ? url_ : net().final_url;
-  const std::string range_value = range_text(asked_);
+  const std::string range_value = policy_ ? range_text(asked_) : std::string();
   CURL* easy = easy_.get();
   CURLcode code = set_transfer_url(easy, target);
-  if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_RANGE, range_value.c_str());
+  if (code == CURLE_OK) {
+    code = curl_easy_setopt(easy, CURLOPT_RANGE, policy_ ? range_value.c_str() : nullptr);
+  }
   if (code != CURLE_OK) {
     return fail(ErrorCode::internal,
                 std::string("cannot set up the request: ") + curl_easy_strerror(code));
@@ -219,6 +244,7 @@ void HeaderFetch::on_transfer_start() {
 void HeaderFetch::on_transfer_done(CURLcode code) {
   CURL* easy = easy_.get();
   ++transfers_;
+  recount();  // the last reads, when the connection is still open
   char* effective_url = nullptr;
   if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective_url) == CURLE_OK &&
       effective_url != nullptr) {
@@ -246,7 +272,7 @@ void HeaderFetch::on_transfer_done(CURLcode code) {
     return fail_from_curl(code);
   }
   if (mode_ == BodyMode::stream) {
-    probe_.finish();
+    if (policy_) probe_.finish();
     return deliver();
   }
   // BodyMode::range: the response ended normally.
@@ -308,6 +334,7 @@ void HeaderFetch::judge_response() {
     net().last_modified = fields_.last_modified;
   }
   if (status == 206) {
+    if (!policy_) return refuse(ErrorCode::bad_range, "a 206 to a request that asked no range");
     if (fields_.multipart) {
       return refuse(ErrorCode::bad_range, "206 multipart/byteranges for a single range");
     }
@@ -344,6 +371,9 @@ void HeaderFetch::judge_response() {
     // An encoded body's length is not the file's size.
     result_.file_size =
         fields_.identity_encoded() ? fields_.content_length : std::optional<std::uint64_t>{};
+    if (!policy_ && result_.file_size && *result_.file_size <= options_.byte_cap) {
+      body_.reserve(static_cast<std::size_t>(*result_.file_size));
+    }
     return;
   }
   // RFC 9110 15.5.17: 416 with "bytes */total" when the range starts at or past the end.
@@ -366,25 +396,52 @@ std::size_t HeaderFetch::header_callback(char* data, std::size_t size, std::size
   return static_cast<HeaderFetch*>(self)->on_header(std::string_view(data, size * count));
 }
 
+int HeaderFetch::progress_callback(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<HeaderFetch*>(self)->recount() ? 0 : 1;
+}
+
 std::size_t HeaderFetch::stop_with(ErrorCode code, std::string message) {
   failure_ = Error{code, std::move(message)};
   return CURL_WRITEFUNC_ERROR;
 }
 
-// Everything received counts against the byte cap: headers, redirect bodies, the body.
-// False when the cap is passed; failure_ then says so.
+// Counts `bytes` handed to a callback; see recount().
 bool HeaderFetch::count_received(std::size_t bytes) {
-  net().bytes_transferred += bytes;
+  handed_bytes_ += bytes;
+  return recount();
+}
+
+// Everything received counts against the byte cap: headers, redirect bodies, bodies, and what
+// libcurl read and decoded out of sight (chunk framing), known from the socket of an HTTP/1.x
+// connection. False when the cap is passed; failure_ then says so, unless it said otherwise.
+bool HeaderFetch::recount() {
+  if (counted_socket_) {
+    const std::optional<std::uint64_t> read =
+        SocketRegistry::instance().bytes_read(counted_socket_->socket);
+    if (read && *read > counted_socket_->bytes_read_before) {
+      socket_bytes_ = std::max(socket_bytes_, *read - counted_socket_->bytes_read_before);
+    }
+  }
+  net().bytes_transferred = bytes_before_transfer_ + std::max(handed_bytes_, socket_bytes_);
   if (net().bytes_transferred <= options_.byte_cap) return true;
-  failure_ = Error{ErrorCode::byte_cap, "more than the byte cap of " +
-                                            std::to_string(options_.byte_cap) +
-                                            " bytes received"};
+  if (!failure_) {
+    failure_ = Error{ErrorCode::byte_cap, "more than the byte cap of " +
+                                              std::to_string(options_.byte_cap) +
+                                              " bytes received"};
+  }
   return false;
 }
 
 std::size_t HeaderFetch::on_header(std::string_view line) {
+  const bool status_line = line.starts_with("HTTP/");  // a new response (redirect, 1xx)
+  // HTTP/1.x carries one response at a time on a connection: what its socket reads is this
+  // transfer's. An HTTP/2 connection interleaves streams of several URLs: its frames' payload
+  // counts, not their framing.
+  if (status_line && line.starts_with("HTTP/1.") && guard_.request_socket().socket.serial != 0) {
+    counted_socket_ = guard_.request_socket();
+  }
   if (!count_received(line.size())) return 0;
-  if (line.starts_with("HTTP/")) {  // a new response (redirect, 1xx)
+  if (status_line) {
     header_bytes_ = 0;
     requests_answered_ = guard_.requests_sent();
     const std::size_t space = line.find(' ');
@@ -414,12 +471,18 @@ std::size_t HeaderFetch::on_body(std::span<const std::byte> bytes) {
   }
 
   const std::size_t received = bytes.size();
-  const std::uint64_t before = net().bytes_transferred;
-  net().bytes_transferred += received;
-  // The byte cap holds whatever the server announced: bytes past it are never used.
-  const bool over_cap = net().bytes_transferred > options_.byte_cap;
+  // The byte cap holds whatever the server announced: bytes past it are never used. The
+  // bytes of this write that fit are counted back from its end, where the count stands.
+  const bool over_cap = !count_received(received);
   if (over_cap) {
-    bytes = bytes.first(before < options_.byte_cap ? options_.byte_cap - before : 0);
+    const std::uint64_t excess = net().bytes_transferred - options_.byte_cap;
+    bytes = bytes.first(excess < received ? received - excess : 0);
+  }
+  if (!policy_) {  // a whole-body download: every byte is kept
+    body_.insert(body_.end(), bytes.begin(), bytes.end());
+    if (!over_cap) return received;
+    return stop_with(ErrorCode::byte_cap, "the body is larger than the byte cap of " +
+                                              std::to_string(options_.byte_cap) + " bytes");
   }
   // A 206 body never feeds bytes past its Content-Range.
   bool past_range = false;
@@ -466,23 +529,34 @@ void HeaderFetch::fail(ErrorCode code, std::string message) {
   result_.info = probe_.info();
   result_.error = Error{code, std::move(message)};
   net().requests = guard_.requests_sent();
-  if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_));
+  if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_), std::vector<std::byte>{});
 }
 
 void HeaderFetch::deliver() {
-  result_.info = probe_.info();
-  if (probe_.status() == Status::error) {
-    result_.error = probe_.error();
+  if (policy_) {
+    result_.info = probe_.info();
+    if (probe_.status() == Status::error) result_.error = probe_.error();
   }
   net().requests = guard_.requests_sent();
-  if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_));
+  if (on_done_) std::exchange(on_done_, nullptr)(std::move(result_), std::move(body_));
 }
 
 }  // namespace
 
 void start_header_fetch(TransferLoop& loop, std::string url, const FetchOptions& options,
                         const RangePolicy& policy, FetchCallback on_done) {
-  std::make_shared<HeaderFetch>(loop, std::move(url), options, policy, std::move(on_done))->start();
+  BodyCallback facts_only = [on_done = std::move(on_done)](ProbeResult result,
+                                                           std::vector<std::byte>) {
+    if (on_done) on_done(std::move(result));
+  };
+  std::make_shared<HeaderFetch>(loop, std::move(url), options, policy, std::move(facts_only))
+      ->start();
+}
+
+void start_body_fetch(TransferLoop& loop, std::string url, const FetchOptions& options,
+                      BodyCallback on_done) {
+  std::make_shared<HeaderFetch>(loop, std::move(url), options, std::nullopt, std::move(on_done))
+      ->start();
 }
 
 }  // namespace facegate::detail

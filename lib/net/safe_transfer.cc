@@ -19,6 +19,13 @@ CURLcode AddressGuard::install(CURL* easy) {
     code = curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &AddressGuard::before_request);
   }
   if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
+  if (code == CURLE_OK) {
+    code = curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &close_tracked_socket);
+  }
+  // The registry, not the guard: libcurl may close the socket after this handle is gone.
+  if (code == CURLE_OK) {
+    code = curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, &SocketRegistry::instance());
+  }
   return code;
 }
 
@@ -46,13 +53,25 @@ curl_socket_t AddressGuard::open_socket(void* self, curlsocktype purpose, curl_s
       !guard.allow_connect(&address->addr, static_cast<socklen_t>(address->addrlen))) {
     return CURL_SOCKET_BAD;
   }
-  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  const curl_socket_t fd =
+      ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd != CURL_SOCKET_BAD) SocketRegistry::instance().add(fd);
+  return fd;
 }
 
-int AddressGuard::before_request(void* self, char* primary_ip, char*, int, int) {
+void AddressGuard::note_request_socket(int local_port, std::string_view peer_ip, int peer_port) {
+  const SocketRegistry& registry = SocketRegistry::instance();
+  request_socket_.socket = registry.find(local_port, peer_ip, peer_port);
+  request_socket_.bytes_read_before = registry.bytes_read(request_socket_.socket).value_or(0);
+}
+
+int AddressGuard::before_request(void* self, char* primary_ip, char*, int primary_port,
+                                 int local_port) {
   auto& guard = *static_cast<AddressGuard*>(self);
-  return guard.allow_request(primary_ip != nullptr ? primary_ip : "") ? CURL_PREREQFUNC_OK
-                                                                       : CURL_PREREQFUNC_ABORT;
+  const std::string_view peer = primary_ip != nullptr ? primary_ip : "";
+  if (!guard.allow_request(peer)) return CURL_PREREQFUNC_ABORT;
+  guard.note_request_socket(local_port, peer, primary_port);
+  return CURL_PREREQFUNC_OK;
 }
 
 CURLcode set_safe_transfer_options(CURL* easy, const FetchOptions& options, long max_redirects) {

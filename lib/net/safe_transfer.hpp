@@ -11,21 +11,29 @@
 
 #include "facegate/fetch.hpp"
 #include "net/address.hpp"
+#include "net/socket_bytes.hpp"
 
 namespace facegate::detail {
 
 /// Checks the addresses one easy handle connects to. Before a socket is opened
 /// (CURLOPT_OPENSOCKETFUNCTION: each resolved address, each redirect target, so a refused
 /// address is never contacted) and again before each request is sent on a new or reused
-/// connection (CURLOPT_PREREQFUNCTION, libcurl 7.80+). Must outlive its handle's transfers and
-/// stay at one address (it is the callbacks' user pointer).
+/// connection (CURLOPT_PREREQFUNCTION, libcurl 7.80+). The sockets it opens are registered in
+/// SocketRegistry, and it notes which one each request goes out on. Must outlive its handle's
+/// transfers and stay at one address (it is the callbacks' user pointer).
 class AddressGuard {
  public:
   explicit AddressGuard(AddressPolicy policy) : policy_(policy) {}
   AddressGuard(const AddressGuard&) = delete;
   AddressGuard& operator=(const AddressGuard&) = delete;
 
-  /// Installs both callbacks on `easy`.
+  /// The connection of the last request let go and the bytes read from its socket before it.
+  struct RequestSocket {
+    TrackedSocket socket;  ///< serial 0 when the registry does not know the connection
+    std::uint64_t bytes_read_before = 0;
+  };
+
+  /// Installs the callbacks on `easy` (opening, closing, before each request).
   CURLcode install(CURL* easy);
   /// The socket callback's check: may a connection to `address` be opened?
   bool allow_connect(const sockaddr* address, socklen_t length);
@@ -37,6 +45,8 @@ class AddressGuard {
   const std::string& refusal() const noexcept { return refusal_; }
   /// Requests sent through the guard (counted when PREREQFUNCTION lets one go).
   std::uint32_t requests_sent() const noexcept { return requests_sent_; }
+  /// See RequestSocket.
+  const RequestSocket& request_socket() const noexcept { return request_socket_; }
   /// Forgets the last refusal, before the handle's next transfer.
   void reset_refusal() { refusal_.clear(); }
 
@@ -45,10 +55,12 @@ class AddressGuard {
   static int before_request(void* self, char* primary_ip, char* local_ip, int primary_port,
                             int local_port);
   bool allows(std::string_view address_text, const std::optional<AddressScope>& scope);
+  void note_request_socket(int local_port, std::string_view peer_ip, int peer_port);
 
   AddressPolicy policy_;
   std::string refusal_;
   std::uint32_t requests_sent_ = 0;
+  RequestSocket request_socket_;
 };
 
 /// The address policy of a set of options.

@@ -32,6 +32,10 @@ until killed. The first path segment picks the behaviour; FILE is a path below R
   /redirect/FILE           302 to /ignore_range/FILE on this server
   /status/CODE             that status with a short text body
   /chunked/FILE            200 with Transfer-Encoding: chunked (no length), 1000-byte chunks
+  /chunk_extension/NAME    200 chunked whose first chunk-size line is "1;" then an extension
+                           that never ends; the bytes written so far are in ROOT/sent-NAME
+  /tiny_chunks/NAME        200 chunked: JPEG SOI then APP15 segments forever, one byte per
+                           chunk ("1\r\nX\r\n"); the bytes written so far are in ROOT/sent-NAME
   /gzip/FILE               200 with Content-Encoding: gzip that nobody asked for
   /empty                   200 with an empty body
 """
@@ -39,6 +43,7 @@ import gzip
 import http.server
 import os
 import re
+import socket
 import socketserver
 import sys
 import time
@@ -104,6 +109,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def close_after(self):
         self.close_connection = True
+
+    def send_counted_forever(self, head, piece, name):
+        # A small send buffer, so that what was written is close to what the client took.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        self.close_after()
+        count_file = os.path.join(self.server.root, "sent-" + name)
+        self.connection.sendall(head)
+        sent = len(head)
+        while True:
+            view = memoryview(piece)
+            while view:
+                taken = self.connection.send(view[:4096])
+                sent += taken
+                view = view[taken:]
+                with open(count_file, "w") as f:
+                    f.write(str(sent))
 
     # Modes ---------------------------------------------------------------------------------
 
@@ -264,6 +285,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             chunk = data[i : i + 1000]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         self.wfile.write(b"0\r\n\r\n")
+
+    def mode_chunk_extension(self, rest):
+        # RFC 9112 7.1.1: chunk-size [ chunk-ext ] CRLF; the extension here never ends.
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1;"
+        self.send_counted_forever(head, b"a" * 65536, rest)
+
+    def mode_tiny_chunks(self, rest):
+        # ITU T.81 B.1.1.4: APP15 (FF EF) segments of the largest length, so the header never
+        # ends; each byte of the body travels in a chunk of its own (6 bytes on the wire).
+        body = b"\xff\xef\xff\xff" + b"\x20" * 65533
+        piece = b"".join(b"1\r\n%c\r\n" % byte for byte in body)
+        head = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                b"2\r\n\xff\xd8\r\n")
+        self.send_counted_forever(head, piece, rest)
 
     def mode_gzip(self, rest):
         body = gzip.compress(self.file_bytes(rest))

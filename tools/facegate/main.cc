@@ -64,17 +64,27 @@ void add_check_options(CLI::App& check, cli::RunOptions& options) {
   check.add_option("--ratio", options.ratio, "The model's ratio parameter, e.g. 1:1");
   check.add_option("--rules", options.rules_file, "Rules file instead of the built-in");
   check.add_flag("--strict", checker.strict, "Inferred and ambiguous rules reject, and so does image.corrupt");
-  auto* deep = check.add_flag("--deep", checker.deep,
-                              "Decode local images whose header passes: corrupt data is image.corrupt");
-  check.add_option("--max-pixels", checker.deep_limits.max_pixels,
-                   "--deep: largest width x height decoded")
-      ->check(CLI::PositiveNumber)
-      ->needs(deep)
-      ->capture_default_str();
-  check.add_option("--deep-jobs", checker.deep_decodes_in_flight, "--deep: decodes at once, at most")
-      ->check(CLI::Range(1u, 256u))
-      ->needs(deep)
-      ->capture_default_str();
+  check.add_flag("--deep", checker.deep,
+                 "Decode local images whose header passes: corrupt data is image.corrupt");
+  auto* deep_urls = check.add_flag(
+      "--deep-urls", checker.deep_urls,
+      "--deep, and URLs too: one whose header passes is downloaded whole (at most 128 MiB, or "
+      "the model's file-size limit) and decoded");
+  auto* max_pixels = check.add_option("--max-pixels", checker.deep_limits.max_pixels,
+                                      "--deep: largest width x height decoded")
+                         ->check(CLI::PositiveNumber)
+                         ->capture_default_str();
+  auto* deep_jobs = check.add_option("--deep-jobs", checker.deep_decodes_in_flight,
+                                     "--deep: decodes (and --deep-urls downloads) at once, at most")
+                        ->check(CLI::Range(1u, 256u))
+                        ->capture_default_str();
+  // --deep-urls implies --deep; the deep options need one of them.
+  check.parse_complete_callback([&checker, deep_urls, max_pixels, deep_jobs] {
+    if (deep_urls->count() > 0) checker.deep = true;
+    if (!checker.deep && (max_pixels->count() > 0 || deep_jobs->count() > 0)) {
+      throw CLI::ValidationError("--max-pixels and --deep-jobs need --deep or --deep-urls");
+    }
+  });
   auto* offline = check.add_flag("--offline", options.offline, "Never call the remote detector");
   check.add_flag("--dry-run", options.dry_run,
                  "Print the detector requests that would be sent (key redacted); send none")
