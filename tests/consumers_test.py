@@ -46,8 +46,8 @@ def pkg_config_consumers(build_root, image, expected, tmp):
                PKG_CONFIG_SYSROOT_DIR=str(destdir))
     pkg_config = lambda *args: shlex.split(run(["pkg-config", *args, "facegate"], env=env))
     flags = pkg_config("--cflags", "--libs")
-    libdir = destdir / pkg_config("--variable=libdir")[0].lstrip("/")
-    run_env = dict(os.environ, LD_LIBRARY_PATH=str(libdir))
+    libdirs = [flag[2:] for flag in pkg_config("--libs-only-L")]  # under the sysroot
+    run_env = dict(os.environ, LD_LIBRARY_PATH=":".join(libdirs))
     c_program, cpp_program = tmp / "consumer_c", tmp / "consumer_cpp"
     run([os.environ.get("CC", "cc"), "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
          HERE / "consumer.c", "-o", c_program, *flags])
