@@ -33,12 +33,14 @@
 
 #include "facegate/deep.hpp"
 #include "facegate/detect.hpp"
+#include "facegate/export.h"
 #include "facegate/fetch.hpp"
 #include "facegate/ledger.hpp"
 #include "facegate/probe.hpp"
 #include "facegate/rules.hpp"
 #include "facegate/walk.hpp"
 
+FACEGATE_PUBLIC_BEGIN
 namespace facegate {
 
 /// One input of a check: where its bytes come from, and optionally its own model, parameters
@@ -260,8 +262,8 @@ class Checker {
   const CheckerOptions& options() const noexcept;
 
  private:
-  struct State;
-  explicit Checker(std::unique_ptr<State> state);
+  struct FACEGATE_HIDDEN State;
+  FACEGATE_HIDDEN explicit Checker(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
 
@@ -274,3 +276,4 @@ struct CheckerResult {
 };
 
 }  // namespace facegate
+FACEGATE_PUBLIC_END

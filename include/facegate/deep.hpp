@@ -9,8 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "facegate/export.h"
 #include "facegate/probe.hpp"
 
+FACEGATE_PUBLIC_BEGIN
 namespace facegate {
 
 /// Bounds of a deep decode. Nothing larger is allocated or read.
@@ -98,3 +100,4 @@ DeepResult deep_decode_file(const std::filesystem::path& path, const ImageInfo& 
                             const DeepLimits& limits = {});
 
 }  // namespace facegate
+FACEGATE_PUBLIC_END

@@ -18,8 +18,11 @@
 #include <string_view>
 #include <vector>
 
+#include "facegate/export.h"
 #include "facegate/rules.hpp"
+#include "facegate/version.h"
 
+FACEGATE_PUBLIC_BEGIN
 namespace facegate {
 
 // ---------------------------------------------------------------------------------------------
@@ -221,7 +224,7 @@ struct DetectOptions {
   /// A PEM file of CA certificates to trust instead of the system's, as FetchOptions::ca_file.
   std::string ca_file;
   /// The User-Agent header.
-  std::string user_agent = "facegate/0.1";
+  std::string user_agent = "facegate/" FACEGATE_VERSION;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -279,7 +282,7 @@ class DetectClient {
   const std::string& base_url() const noexcept;
 
  private:
-  struct State;
+  struct FACEGATE_HIDDEN State;
   std::shared_ptr<State> state_;
 };
 
@@ -289,3 +292,4 @@ DetectResult detect_one(const ModelRules& model, std::string_view image_url, con
                         std::span<const Parameter> parameters = {});
 
 }  // namespace facegate
+FACEGATE_PUBLIC_END

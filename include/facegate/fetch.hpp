@@ -41,8 +41,11 @@
 #include <string_view>
 #include <vector>
 
+#include "facegate/export.h"
 #include "facegate/probe.hpp"
+#include "facegate/version.h"
 
+FACEGATE_PUBLIC_BEGIN
 namespace facegate {
 
 /// Limits and permissions of a URL probe. The defaults are the safe ones.
@@ -74,7 +77,7 @@ struct FetchOptions {
   /// A PEM file of CA certificates to trust instead of the system's. Verification stays on.
   std::string ca_file;
   /// The User-Agent header.
-  std::string user_agent = "facegate/0.1";
+  std::string user_agent = "facegate/" FACEGATE_VERSION;
 };
 
 /// Limits of a NetworkLoop.
@@ -85,9 +88,11 @@ struct NetworkLoopOptions {
   std::uint32_t max_transfers_per_host = 6;
 };
 
+FACEGATE_INTERNAL_BEGIN
 namespace detail {
 class TransferLoop;
 }
+FACEGATE_INTERNAL_END
 
 /// One libcurl multi handle and a queue of transfers: connection reuse across URLs of a host,
 /// HTTP/2 multiplexing where the server offers it, bounded concurrency. Not thread-safe: use
@@ -149,3 +154,4 @@ std::string normalize_url(std::string_view url);
 bool looks_like_url(std::string_view input) noexcept;
 
 }  // namespace facegate
+FACEGATE_PUBLIC_END

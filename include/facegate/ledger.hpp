@@ -22,8 +22,10 @@
 #include <vector>
 
 #include "facegate/detect.hpp"
+#include "facegate/export.h"
 #include "facegate/rules.hpp"
 
+FACEGATE_PUBLIC_BEGIN
 namespace facegate {
 
 // ---------------------------------------------------------------------------------------------
@@ -132,9 +134,11 @@ struct LedgerOptions {
 };
 
 struct LedgerOpenResult;
+FACEGATE_INTERNAL_BEGIN
 namespace detail {
 struct LedgerState;
 }  // namespace detail
+FACEGATE_INTERNAL_END
 
 // ---------------------------------------------------------------------------------------------
 // Asking before a call
@@ -278,7 +282,7 @@ class Ledger {
   const std::filesystem::path& path() const noexcept;
 
  private:
-  explicit Ledger(std::unique_ptr<detail::LedgerState> state);
+  FACEGATE_HIDDEN explicit Ledger(std::unique_ptr<detail::LedgerState> state);
   std::unique_ptr<detail::LedgerState> state_;
 };
 
@@ -295,3 +299,4 @@ struct LedgerOpenResult {
 std::filesystem::path default_ledger_path();
 
 }  // namespace facegate
+FACEGATE_PUBLIC_END

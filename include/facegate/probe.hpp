@@ -12,6 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include "facegate/export.h"
+
+FACEGATE_PUBLIC_BEGIN
 namespace facegate {
 
 /// Image container formats that the sniffer names. jpeg, png, bmp and webp are parsed;
@@ -114,9 +117,11 @@ enum class Status : std::uint8_t {
   error,      ///< error() says why; sticky
 };
 
+FACEGATE_INTERNAL_BEGIN
 namespace detail {
 struct ProbeState;
 }
+FACEGATE_INTERNAL_END
 
 /// Resumable header parser. Feed bytes at any chunking; the answer does not depend on it.
 ///
@@ -221,3 +226,4 @@ std::vector<ProbeResult> probe_files(std::span<const std::filesystem::path> path
                                      const FileProbeOptions& options = {});
 
 }  // namespace facegate
+FACEGATE_PUBLIC_END

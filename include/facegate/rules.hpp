@@ -15,8 +15,10 @@
 #include <string_view>
 #include <vector>
 
+#include "facegate/export.h"
 #include "facegate/probe.hpp"
 
+FACEGATE_PUBLIC_BEGIN
 namespace facegate {
 
 // ---------------------------------------------------------------------------------------------
@@ -367,3 +369,4 @@ std::string render_rules_table(const RuleSet& rules);
 std::string rules_to_json(const RuleSet& rules);
 
 }  // namespace facegate
+FACEGATE_PUBLIC_END

@@ -7,8 +7,10 @@
 #include <stop_token>
 #include <string>
 
+#include "facegate/export.h"
 #include "facegate/probe.hpp"
 
+FACEGATE_PUBLIC_BEGIN
 namespace facegate {
 
 /// Options of DirectoryWalker.
@@ -34,9 +36,11 @@ struct WalkEntry {
   bool ok() const noexcept { return !error; }
 };
 
+FACEGATE_INTERNAL_BEGIN
 namespace detail {
 struct WalkState;
 }
+FACEGATE_INTERNAL_END
 
 /// Walks a directory tree lazily, depth first, and yields one WalkEntry per regular file and
 /// per entry that cannot be walked.
@@ -93,3 +97,4 @@ class DirectoryWalker {
 };
 
 }  // namespace facegate
+FACEGATE_PUBLIC_END

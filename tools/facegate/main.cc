@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "ledger_command.hpp"
+#include "facegate/version.h"
 
 namespace {
 
