@@ -48,7 +48,7 @@ def main():
     script = sys.argv[1]
     cases = [
         # (arguments, tools on PATH, packages that must be asked for, packages that must not)
-        ([], [], {"meson", "python3-pil", "libvips-tools"}, {"nodejs", "npm", "python3-imagesize"}),
+        ([], [], {"meson", "python3-pil", "libvips-tools", "libmicrohttpd-dev"}, {"nodejs", "npm", "python3-imagesize"}),
         (["--bench"], [], {"python3-imagesize", "nodejs", "npm"}, set()),
         (["--bench"], ["node", "npm"], {"python3-imagesize"}, {"nodejs", "npm"}),
         (["--bench"], ["node"], {"python3-imagesize", "npm"}, {"nodejs"}),

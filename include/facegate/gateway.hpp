@@ -127,4 +127,9 @@ struct GatewayResult {
 std::string vendor_error_body(std::string_view code, std::string_view message,
                               std::string_view request_id);
 
+/// One of the gateway's own answers: `status`, the vendor's request-failure body with a fresh
+/// request_id (a random UUID), Content-Type application/json and X-Facegate-Decision: `decision`.
+GatewayResponse gateway_error(int status, std::string_view code, std::string_view message,
+                              std::string_view decision);
+
 }  // namespace facegate

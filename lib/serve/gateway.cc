@@ -41,19 +41,6 @@ GatewayResponse json_response(int status, std::string body) {
   return response;
 }
 
-GatewayResponse vendor_error(int status, std::string_view code, std::string_view message,
-                             std::string_view decision) {
-  GatewayResponse response =
-      json_response(status, vendor_error_body(code, message, detail::new_request_id()));
-  response.headers.push_back({"X-Facegate-Decision", std::string(decision)});
-  return response;
-}
-
-GatewayResponse throttled(std::string_view message, std::string retry_after) {
-  GatewayResponse response = vendor_error(429, "Throttling.RateQuota", message, "throttled");
-  response.headers.push_back({"Retry-After", std::move(retry_after)});
-  return response;
-}
 
 // The findings that decided a local answer, by code: the X-Facegate-Findings header.
 std::string deciding_codes(const Verdict& verdict) {
@@ -64,6 +51,24 @@ std::string deciding_codes(const Verdict& verdict) {
     codes += finding.code;
   }
   return codes;
+}
+
+}  // namespace
+
+GatewayResponse gateway_error(int status, std::string_view code, std::string_view message,
+                              std::string_view decision) {
+  GatewayResponse response =
+      json_response(status, vendor_error_body(code, message, detail::new_request_id()));
+  response.headers.push_back({"X-Facegate-Decision", std::string(decision)});
+  return response;
+}
+
+namespace {
+
+GatewayResponse throttled(std::string_view message, std::string retry_after) {
+  GatewayResponse response = gateway_error(429, "Throttling.RateQuota", message, "throttled");
+  response.headers.push_back({"Retry-After", std::move(retry_after)});
+  return response;
 }
 
 }  // namespace
@@ -111,16 +116,16 @@ struct Gateway::State {
     detail::DetectBody body = detail::parse_detect_body(request.body);
     if (!body.problem.empty()) {
       metrics.count_request(body.model, "bad_request");
-      return answer(done, vendor_error(400, "InvalidParameter", body.problem, "bad_request"));
+      return answer(done, gateway_error(400, "InvalidParameter", body.problem, "bad_request"));
     }
     const ModelRules* model = options.rules.find(body.model);
     if (model == nullptr) {
       metrics.count_request(body.model, "bad_request");
-      return answer(done, vendor_error(404, "ModelNotFound", "Model not exist.", "bad_request"));
+      return answer(done, gateway_error(404, "ModelNotFound", "Model not exist.", "bad_request"));
     }
     if (model->endpoint != endpoint_model.endpoint) {
       metrics.count_request(body.model, "bad_request");
-      return answer(done, vendor_error(400, "InvalidParameter",
+      return answer(done, gateway_error(400, "InvalidParameter",
                                        "the model " + model->name + " is served at " +
                                            options.path_prefix + model->endpoint,
                                        "bad_request"));
@@ -128,7 +133,7 @@ struct Gateway::State {
     const std::string_view authorization = header_of(request.headers, "Authorization");
     if (!options.key && authorization.empty()) {
       metrics.count_request(body.model, "unauthorized");
-      return answer(done, vendor_error(401, "InvalidApiKey", "No API-key provided.", "unauthorized"));
+      return answer(done, gateway_error(401, "InvalidApiKey", "No API-key provided.", "unauthorized"));
     }
     Pending waiting;
     waiting.model = model;
@@ -244,7 +249,7 @@ struct Gateway::State {
       case Kind::not_sent:
         metrics.count_upstream(model, 0, 0, false);
         metrics.count_request(model.name, "upstream_error");
-        return vendor_error(503, "ModelUnavailable", "facegate: " + upstream_answer.detail,
+        return gateway_error(503, "ModelUnavailable", "facegate: " + upstream_answer.detail,
                             "upstream_error");
       case Kind::possibly_billed:
       case Kind::too_large: {
@@ -252,13 +257,13 @@ struct Gateway::State {
         metrics.count_request(model.name, "upstream_error");
         const bool timeout = upstream_answer.kind == Kind::possibly_billed;
         GatewayResponse response =
-            vendor_error(timeout ? 504 : 502, timeout ? "RequestTimeOut" : "InternalError",
+            gateway_error(timeout ? 504 : 502, timeout ? "RequestTimeOut" : "InternalError",
                          "facegate: " + upstream_answer.detail, "upstream_error");
         response.headers.push_back({"X-Facegate-Possibly-Billed", "true"});
         return response;
       }
     }
-    return vendor_error(500, "InternalError", "facegate: unreachable", "upstream_error");
+    return gateway_error(500, "InternalError", "facegate: unreachable", "upstream_error");
   }
 };
 
@@ -320,7 +325,7 @@ void Gateway::handle(GatewayRequest request, GatewayCallback done) {
   state.open.fetch_add(1);
   if (request.path == "/healthz" || request.path == "/metrics") {
     if (request.method != "GET" && request.method != "HEAD") {
-      return state.answer(done, vendor_error(405, "MethodNotAllowed", "use GET", "bad_request"));
+      return state.answer(done, gateway_error(405, "MethodNotAllowed", "use GET", "bad_request"));
     }
     if (request.path == "/healthz") return state.answer(done, json_response(200, "{\"status\":\"ok\"}"));
     GatewayResponse response;
@@ -330,11 +335,11 @@ void Gateway::handle(GatewayRequest request, GatewayCallback done) {
   }
   const ModelRules* endpoint = state.model_at(request.path);
   if (endpoint == nullptr) {
-    return state.answer(done, vendor_error(404, "NotFound", "facegate serves no " + request.path,
+    return state.answer(done, gateway_error(404, "NotFound", "facegate serves no " + request.path,
                                            "bad_request"));
   }
   if (request.method != "POST") {
-    return state.answer(done, vendor_error(405, "MethodNotAllowed", "use POST", "bad_request"));
+    return state.answer(done, gateway_error(405, "MethodNotAllowed", "use POST", "bad_request"));
   }
   state.detect(*endpoint, std::move(request), std::move(done));
 }
