@@ -19,9 +19,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// How long the thread's loop runs before it looks at its inbox again: the most a new call
-// waits before it joins its lane.
-constexpr std::chrono::milliseconds kInboxPoll{2};
+// How long the thread's loop runs before it looks at its inbox again; submit() wakes it
+// earlier (TransferLoop::run_for returns after a wakeup).
+constexpr std::chrono::milliseconds kInboxPoll{200};
 
 UpstreamAnswer refusal(UpstreamAnswer::Kind kind, std::string detail, std::string retry_after = {}) {
   UpstreamAnswer answer;

@@ -12,12 +12,11 @@ struct FamilyHelp {
 };
 
 // Every family, in the order of the exposition.
-constexpr std::array<FamilyHelp, 10> kFamilies{{
+constexpr std::array<FamilyHelp, 9> kFamilies{{
     {"facegate_requests_total", "counter", "Detect requests answered, by model and decision."},
     {"facegate_local_rejects_total", "counter",
      "Requests answered locally with a vendor 400, by model and code: nothing sent, nothing billed."},
     {"facegate_forwarded_total", "counter", "Requests forwarded upstream, by model."},
-    {"facegate_cache_hits_total", "counter", "Requests answered from the ledger, by model."},
     {"facegate_upstream_responses_total", "counter", "Upstream answers, by model and HTTP status."},
     {"facegate_queue_depth", "gauge", "Requests waiting for a rate slot, by model."},
     {"facegate_billed_total", "counter", "Upstream requests billed (usage.image_count), by model."},

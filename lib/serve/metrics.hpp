@@ -23,8 +23,8 @@ class GatewayMetrics {
   void count_local_reject(const ModelRules& model, std::string_view vendor_code);
   /// A request handed upstream.
   void count_forwarded(std::string_view model);
-  /// An upstream answer with its status; `billed` and `possibly_billed` as parsed from it,
-  /// `price` the model's (cost = billed x price).
+  /// An upstream answer with its status (0: none came); `billed` and `possibly_billed` as
+  /// parsed from it; the cost is billed x the model's published price.
   void count_upstream(const ModelRules& model, int status, std::uint32_t billed,
                       bool possibly_billed);
   /// Requests of `model` waiting for a rate slot now.

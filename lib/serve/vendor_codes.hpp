@@ -12,9 +12,9 @@ namespace facegate::detail {
 /// order); nullptr when there is none.
 const Finding* deciding_finding(const Verdict& verdict) noexcept;
 
-/// The vendor's request-failure code that matches a finding (docs/service.md, "Local rejects
-/// in the vendor's words"): size.* InvalidFile.Resolution, aspect.* InvalidFile.AspectRatio,
-/// file_size.* InvalidFile.Size, format.* InvalidParameter.UnsupportedFileFormat, param.*
+/// The vendor's request-failure code that matches a finding
+/// (docs/service.md#local-rejects-in-the-vendors-words): size.* InvalidFile.Resolution,
+/// aspect.* InvalidFile.AspectRatio, file_size.* InvalidFile.Size, format.* InvalidParameter.UnsupportedFileFormat, param.*
 /// InvalidParameter, url.* InvalidURL, fetch.timeout InvalidURL.Timeout, fetch.connect
 /// InvalidURL.ConnectionRefused, other fetch.* InvalidURL, probe.* InvalidFile.Format.
 std::string_view vendor_code_for(std::string_view finding_code) noexcept;

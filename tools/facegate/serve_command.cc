@@ -222,7 +222,6 @@ class Server {
                        ",\"path\":" + json_quote(exchange.request.path) +
                        ",\"status\":" + std::to_string(answer.status) +
                        ",\"decision\":" + json_quote(answer.header("X-Facegate-Decision")) +
-                       ",\"cache\":" + json_quote(answer.header("X-Facegate-Cache")) +
                        ",\"request_bytes\":" + std::to_string(exchange.body_bytes) +
                        ",\"response_bytes\":" + std::to_string(answer.body.size()) +
                        ",\"us\":" + std::to_string(micros.count()) + "}\n";
