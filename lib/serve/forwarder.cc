@@ -9,10 +9,10 @@
 #include <deque>
 #include <map>
 
+#include "detect/post_options.hpp"
 #include "detect/rate_limiter.hpp"
 #include "facegate/fetch.hpp"
 #include "net/loop.hpp"
-#include "net/safe_transfer.hpp"
 
 namespace facegate::detail {
 namespace {
@@ -170,24 +170,17 @@ struct Forwarder::Loop {
     FetchOptions transfer;
     transfer.connect_timeout = options.connect_timeout;
     transfer.ca_file = options.ca_file;
-    CURLcode code = set_safe_transfer_options(job.easy, transfer, 0);
-    auto set = [&](CURLoption option, auto value) {
-      if (code == CURLE_OK) code = curl_easy_setopt(job.easy, option, value);
-    };
-    set(CURLOPT_URL, job.call.url.c_str());
-    set(CURLOPT_FOLLOWLOCATION, 0L);
-    set(CURLOPT_LOW_SPEED_LIMIT, 0L);
-    set(CURLOPT_HTTPHEADER, job.headers);
-    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(job.call.body.size()));
-    set(CURLOPT_POSTFIELDS, job.call.body.data());
-    set(CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
-    set(CURLOPT_WRITEFUNCTION, collect_body);
-    set(CURLOPT_WRITEDATA, &job);
-    set(CURLOPT_ERRORBUFFER, job.error_text);
-    set(CURLOPT_PREREQFUNCTION, before_request);
-    set(CURLOPT_PREREQDATA, &job);
-    if (code == CURLE_OK) return {};
-    return std::string("libcurl could not be set up: ") + curl_easy_strerror(code);
+    DetectPost post;
+    post.url = &job.call.url;
+    post.headers = job.headers;
+    post.body = &job.call.body;
+    post.timeout = options.timeout;
+    post.write = collect_body;
+    post.write_data = &job;
+    post.error_text = job.error_text;
+    post.before_request = before_request;
+    post.before_request_data = &job;
+    return set_detect_post_options(job.easy, transfer, post);
   }
 
   static size_t collect_body(char* data, size_t size, size_t count, void* user) {
