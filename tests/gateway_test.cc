@@ -185,11 +185,11 @@ TEST_CASE("a pass is forwarded with the caller's key and answered as the upstrea
     CAPTURE(image);
     const std::string body = detect_body(kModel, upstream.fake.file_url(image));
     const GatewayResponse response = call(*gateway, post(body));
-    const auto [direct_status, direct_body] =
+    const std::pair<long, std::string> direct =
         post_straight(upstream.fake.base_url() + "/services/aigc/image2video/face-detect", body);
-    CHECK(response.status == direct_status);
+    CHECK(response.status == direct.first);
     CHECK(response.status == 200);
-    CHECK(without_request_id(response.body) == without_request_id(direct_body));
+    CHECK(without_request_id(response.body) == without_request_id(direct.second));
     CHECK(response.header("X-Facegate-Decision") == "pass");
     CHECK(response.header("Content-Type") == "application/json");
   }
