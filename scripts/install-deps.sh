@@ -23,7 +23,7 @@ apt-get install -y --no-install-recommends \
   meson ninja-build g++ pkg-config ca-certificates \
   libsimdjson-dev libcurl4-openssl-dev libcli11-dev doctest-dev libstb-dev libwebp-dev zlib1g-dev \
   liburing-dev \
-  libsqlite3-dev sqlite3 libssl-dev \
+  libsqlite3-dev sqlite3 libssl-dev libmicrohttpd-dev \
   clang libclang-rt-14-dev \
   python3 python3-pil nginx-light curl openssl webp imagemagick libvips-tools libjxl-testdata \
   python3-dev pybind11-dev python3-mesonpy python3-pytest python3-venv python3-pip \

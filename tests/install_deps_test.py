@@ -49,7 +49,8 @@ def main():
     cases = [
         # (arguments, tools on PATH, packages that must be asked for, packages that must not)
         ([], [], {"meson", "python3-pil", "libvips-tools", "pybind11-dev", "python3-mesonpy",
-                  "python3-pytest", "python3-distributed"}, {"nodejs", "npm", "python3-imagesize"}),
+                  "python3-pytest", "python3-distributed", "libmicrohttpd-dev"},
+         {"nodejs", "npm", "python3-imagesize"}),
         (["--bench"], [], {"python3-imagesize", "nodejs", "npm"}, set()),
         (["--bench"], ["node", "npm"], {"python3-imagesize"}, {"nodejs", "npm"}),
         (["--bench"], ["node"], {"python3-imagesize", "npm"}, {"nodejs"}),

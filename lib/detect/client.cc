@@ -11,12 +11,12 @@
 #include <random>
 #include <set>
 
+#include "detect/post_options.hpp"
 #include "detect/rate_limiter.hpp"
 #include "detect/retry.hpp"
 #include "facegate/detect.hpp"
 #include "facegate/fetch.hpp"
 #include "net/loop.hpp"
-#include "net/safe_transfer.hpp"
 
 namespace facegate {
 namespace {
@@ -324,33 +324,22 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
       job.headers = curl_slist_append(job.headers, (header.name + ": " + header.value).c_str());
     }
     job.headers = curl_slist_append(job.headers, "Expect:");  // no 100-continue round trip
-    CURL* easy = job.easy;
-    // The fetcher's settings (TLS verification, CA file, connect timeout, no proxy unless
-    // asked), then what differs for the detector: no redirects, no low-speed limit (the
-    // service may think for a while before it answers), the overall request timeout.
     FetchOptions transfer;
     transfer.connect_timeout = options.connect_timeout;
     transfer.use_environment_proxy = options.use_environment_proxy;
     transfer.ca_file = options.ca_file;
     transfer.user_agent = options.user_agent;
-    CURLcode code = detail::set_safe_transfer_options(easy, transfer, 0);
-    auto set = [&](CURLoption option, auto value) {
-      if (code == CURLE_OK) code = curl_easy_setopt(easy, option, value);
-    };
-    set(CURLOPT_URL, job.request.url.c_str());
-    set(CURLOPT_FOLLOWLOCATION, 0L);
-    set(CURLOPT_LOW_SPEED_LIMIT, 0L);
-    set(CURLOPT_HTTPHEADER, job.headers);
-    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(job.request.body.size()));
-    set(CURLOPT_COPYPOSTFIELDS, job.request.body.c_str());
-    set(CURLOPT_TIMEOUT_MS, static_cast<long>(options.request_timeout.count()));
-    set(CURLOPT_WRITEFUNCTION, collect_answer);
-    set(CURLOPT_WRITEDATA, &job);
-    set(CURLOPT_ERRORBUFFER, job.error_text);
-    set(CURLOPT_PREREQFUNCTION, on_prerequest);
-    set(CURLOPT_PREREQDATA, &job);
-    if (code == CURLE_OK) return {};
-    return std::string("libcurl could not be set up: ") + curl_easy_strerror(code);
+    detail::DetectPost post;
+    post.url = &job.request.url;
+    post.headers = job.headers;
+    post.body = &job.request.body;
+    post.timeout = options.request_timeout;
+    post.write = collect_answer;
+    post.write_data = &job;
+    post.error_text = job.error_text;
+    post.before_request = on_prerequest;
+    post.before_request_data = &job;
+    return detail::set_detect_post_options(job.easy, transfer, post);
   }
 
   /// Called by libcurl when a connection is ready, before the request is written on it. A

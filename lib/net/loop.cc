@@ -165,6 +165,7 @@ void TransferLoop::run_due_tasks() {
 }
 
 void TransferLoop::wakeup() noexcept {
+  woken_.store(true);
   if (multi_ != nullptr) curl_multi_wakeup(multi_);
 }
 
@@ -207,7 +208,7 @@ bool TransferLoop::run_for(std::chrono::milliseconds max_wait) {
   const auto until = Clock::now() + max_wait;
   do {
     step(until);
-  } while (has_work() && Clock::now() < until);
+  } while (has_work() && Clock::now() < until && !woken_.exchange(false));
   return has_work();
 }
 

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -46,7 +47,8 @@ class TransferLoop {
   /// Runs `task` from the loop as soon as it runs.
   void post(std::function<void()> task) { schedule(Clock::now(), std::move(task)); }
 
-  /// See NetworkLoop::run_for.
+  /// See NetworkLoop::run_for. Also returns, after the current step, once wakeup() was
+  /// called (since the last return), so that a thread feeding the loop sees new work at once.
   bool run_for(std::chrono::milliseconds max_wait);
   /// See NetworkLoop::run.
   void run();
@@ -81,6 +83,7 @@ class TransferLoop {
   std::unordered_map<CURL*, Transfer> running_;
   std::unordered_map<std::string, std::uint32_t> running_per_host_;
   std::multimap<Clock::time_point, std::function<void()>> tasks_;
+  std::atomic<bool> woken_{false};  // wakeup() was called: run_for returns after its step
 };
 
 }  // namespace facegate::detail

@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "ledger_command.hpp"
 #include "facegate/version.h"
+#include "serve_command.hpp"
 
 namespace {
 
@@ -140,6 +141,9 @@ int main(int argc, char** argv) {
   int ledger_exit = cli::kExitUsage;
   auto* ledger = cli::add_ledger_command(app, ledger_exit);
 
+  int serve_exit = cli::kExitUsage;
+  auto* serve = cli::add_serve_command(app, serve_exit);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -154,5 +158,6 @@ int main(int argc, char** argv) {
   if (check->parsed()) return cli::run_inputs(std::move(check_options));
   if (rules->parsed()) return cli::run_rules(rules_options, std::cout, std::cerr);
   if (ledger->parsed()) return ledger_exit;
+  if (serve->parsed()) return serve_exit;
   return cli::kExitUsage;
 }
