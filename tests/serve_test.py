@@ -272,6 +272,9 @@ def test_metrics(port, statuses):
 def test_sigterm(gateway, port, files_url):
     """SIGTERM while a forwarded call is in flight: the call is answered, the process exits 0."""
     result = {}
+    # The load test's last calls fill the rate window (1 s plus the 250 ms margin), longer than
+    # --queue-wait: let it pass, or this call is throttled instead of sent.
+    time.sleep(1.5)
 
     def slow_call():
         result["answer"] = post(port, body_for(files_url + "portrait-640x800.jpg?fault=slow&delay=2"))
