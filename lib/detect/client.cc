@@ -69,9 +69,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     Lane* lane = nullptr;
     State* state = nullptr;  // alive while the job runs: its transfer callback owns the state
 
-    CURL* easy = nullptr;
-    curl_slist* headers = nullptr;
-    char error_text[CURL_ERROR_SIZE] = {};
+    detail::PostHandle handle;
 
     std::string answer;  // the body of the current attempt's answer
     std::size_t answer_cap = 0;
@@ -83,14 +81,6 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     std::uint32_t earlier_possibly_billed = 0;
     std::string history;  // what happened to earlier attempts, for DetectResult::detail
     bool finished = false;
-
-    Job() = default;
-    Job(const Job&) = delete;
-    Job& operator=(const Job&) = delete;
-    ~Job() {
-      if (easy != nullptr) curl_easy_cleanup(easy);
-      curl_slist_free_all(headers);
-    }
   };
 
   static size_t collect_answer(char* data, size_t size, size_t count, void* user) {
@@ -106,7 +96,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
 
   static std::string curl_failure_text(const Job& job, CURLcode code) {
     std::string text = curl_easy_strerror(code);
-    if (job.error_text[0] != '\0') text += " (" + std::string(job.error_text) + ")";
+    if (job.handle.error_text[0] != '\0') text += " (" + std::string(job.handle.error_text) + ")";
     return text;
   }
 
@@ -188,9 +178,9 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     job->writes = 0;
     job->answer.clear();
     job->answer_too_large = false;
-    job->error_text[0] = '\0';
+    job->handle.error_text[0] = '\0';
     job->ticket = ticket;
-    CURL* easy = job->easy;
+    CURL* easy = job->handle.easy;
     std::string host_key = job->host_key;
     on_loop.insert(job);
     loop.add(easy, std::move(host_key), {},
@@ -245,12 +235,13 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
   DetectResult attempt_result(Job& job, CURLcode code,
                               std::optional<std::chrono::seconds>& retry_after) const {
     long status = 0;
-    curl_easy_getinfo(job.easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(job.handle.easy, CURLINFO_RESPONSE_CODE, &status);
     DetectResult result;
     if (code == CURLE_OK) {
       result = parse_detect_response(job.shape, static_cast<int>(status), job.answer);
       curl_header* header = nullptr;
-      if (curl_easy_header(job.easy, "Retry-After", 0, CURLH_HEADER, -1, &header) == CURLHE_OK) {
+      if (curl_easy_header(job.handle.easy, "Retry-After", 0, CURLH_HEADER, -1, &header) ==
+          CURLHE_OK) {
         retry_after = detail::parse_retry_after(header->value, std::chrono::system_clock::now());
       }
     } else if (job.answer_too_large) {
@@ -316,14 +307,11 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
 
   // Sets up the job's easy handle; returns why it could not be, or "".
   std::string configure(Job& job) {
-    job.easy = curl_easy_init();
-    if (job.easy == nullptr) return "libcurl could not be set up";
-    const std::string authorization = "Authorization: Bearer " + std::string(key.reveal());
-    job.headers = curl_slist_append(job.headers, authorization.c_str());
+    std::vector<std::string> header_lines;
+    header_lines.push_back("Authorization: Bearer " + std::string(key.reveal()));
     for (const auto& header : job.request.headers) {
-      job.headers = curl_slist_append(job.headers, (header.name + ": " + header.value).c_str());
+      header_lines.push_back(header.name + ": " + header.value);
     }
-    job.headers = curl_slist_append(job.headers, "Expect:");  // no 100-continue round trip
     FetchOptions transfer;
     transfer.connect_timeout = options.connect_timeout;
     transfer.use_environment_proxy = options.use_environment_proxy;
@@ -331,15 +319,14 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     transfer.user_agent = options.user_agent;
     detail::DetectPost post;
     post.url = &job.request.url;
-    post.headers = job.headers;
+    post.header_lines = header_lines;
     post.body = &job.request.body;
     post.timeout = options.request_timeout;
     post.write = collect_answer;
     post.write_data = &job;
-    post.error_text = job.error_text;
     post.before_request = on_prerequest;
     post.before_request_data = &job;
-    return detail::set_detect_post_options(job.easy, transfer, post);
+    return detail::open_detect_post(job.handle, transfer, post);
   }
 
   /// Called by libcurl when a connection is ready, before the request is written on it. A
@@ -406,7 +393,7 @@ void DetectClient::cancel_pending() {
   // or still connecting) are taken back; their attempt did not happen.
   for (auto it = state.on_loop.begin(); it != state.on_loop.end();) {
     const std::shared_ptr<State::Job>& job = *it;
-    if (job->writes > 0 || !state.loop.remove(job->easy)) {
+    if (job->writes > 0 || !state.loop.remove(job->handle.easy)) {
       ++it;
       continue;
     }

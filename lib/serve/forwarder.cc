@@ -41,21 +41,11 @@ struct Forwarder::Loop {
     Lane* lane = nullptr;
     Loop* loop = nullptr;
     Clock::time_point deadline;
-    CURL* easy = nullptr;
-    curl_slist* headers = nullptr;
+    PostHandle handle;
     std::optional<std::size_t> ticket;
     std::uint32_t writes = 0;
     bool too_large = false;
     UpstreamAnswer answer;
-    char error_text[CURL_ERROR_SIZE] = {};
-
-    Job() = default;
-    Job(const Job&) = delete;
-    Job& operator=(const Job&) = delete;
-    ~Job() {
-      if (easy != nullptr) curl_easy_cleanup(easy);
-      curl_slist_free_all(headers);
-    }
   };
 
   /// One model's rate limiter and the calls waiting for it, oldest first.
@@ -154,33 +144,26 @@ struct Forwarder::Loop {
       job->lane->limiter.unused(ticket, Clock::now());
       return finish(*job, refusal(UpstreamAnswer::Kind::not_sent, std::move(problem)));
     }
-    CURL* easy = job->easy;
+    CURL* easy = job->handle.easy;
     std::string host = TransferLoop::host_key(job->call.url);
     network.transfers().add(easy, std::move(host), {},
                             [this, job = std::move(job)](CURLcode code) { transfer_done(*job, code); });
   }
 
   std::string configure(Job& job) {
-    job.easy = curl_easy_init();
-    if (job.easy == nullptr) return "libcurl could not be set up";
-    for (const std::string& line : job.call.headers) {
-      job.headers = curl_slist_append(job.headers, line.c_str());
-    }
-    job.headers = curl_slist_append(job.headers, "Expect:");  // no 100-continue round trip
     FetchOptions transfer;
     transfer.connect_timeout = options.connect_timeout;
     transfer.ca_file = options.ca_file;
     DetectPost post;
     post.url = &job.call.url;
-    post.headers = job.headers;
+    post.header_lines = job.call.headers;
     post.body = &job.call.body;
     post.timeout = options.timeout;
     post.write = collect_body;
     post.write_data = &job;
-    post.error_text = job.error_text;
     post.before_request = before_request;
     post.before_request_data = &job;
-    return set_detect_post_options(job.easy, transfer, post);
+    return open_detect_post(job.handle, transfer, post);
   }
 
   static size_t collect_body(char* data, size_t size, size_t count, void* user) {
@@ -212,14 +195,15 @@ struct Forwarder::Loop {
     if (job.writes == 0) lane.limiter.unused(*job.ticket, Clock::now());
     UpstreamAnswer answer = std::move(job.answer);
     long status = 0;
-    curl_easy_getinfo(job.easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(job.handle.easy, CURLINFO_RESPONSE_CODE, &status);
     answer.status = static_cast<int>(status);
+    const char* why = job.handle.error_text;
     const std::string failure =
-        curl_easy_strerror(code) + (job.error_text[0] != '\0' ? " (" + std::string(job.error_text) + ")" : "");
+        curl_easy_strerror(code) + (why[0] != '\0' ? " (" + std::string(why) + ")" : "");
     if (code == CURLE_OK) {
       answer.kind = UpstreamAnswer::Kind::answered;
-      answer.content_type = header_value(job.easy, "Content-Type");
-      answer.retry_after = header_value(job.easy, "Retry-After");
+      answer.content_type = header_value(job.handle.easy, "Content-Type");
+      answer.retry_after = header_value(job.handle.easy, "Retry-After");
     } else if (job.too_large) {
       answer.kind = UpstreamAnswer::Kind::too_large;
       answer.detail = "the upstream answer is longer than " +
