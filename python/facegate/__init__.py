@@ -21,7 +21,11 @@ from typing import Any, Optional, Union
 
 from . import _facegate
 
+#: The library's version (meson.build's project(), as `facegate --version` says it).
+__version__: str = _facegate.__version__
+
 __all__ = [
+    "__version__",
     "CheckIterator", "Error", "ImageError", "InternalError", "IoError", "NetworkError",
     "ProbeResult", "RulesError", "SourceError", "UsageError", "CancelledError", "check",
     "error_for", "probe", "probe_files", "rules",

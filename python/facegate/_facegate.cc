@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "facegate/facegate.hpp"
+#include "facegate/version.h"
 
 namespace py = pybind11;
 
@@ -261,6 +262,7 @@ std::unique_ptr<CheckRun> start_check(const py::kwargs& given) {
 }  // namespace facegate::python
 
 PYBIND11_MODULE(_facegate, module) {
+  module.attr("__version__") = FACEGATE_VERSION;  // project(version:) of meson.build
   namespace fp = facegate::python;
   module.doc() = "The native half of the facegate package; use the facegate module instead.";
   module.def("probe_path", &fp::probe_path, py::arg("path"), "probe_file(path): ProbeResult fields");

@@ -11,6 +11,8 @@ ProbeFields = tuple[Optional[str], Optional[str], Optional[int], Optional[int], 
                     Optional[str], Optional[str], Optional[str]]
 Buffer = Union[bytes, bytearray, memoryview]
 
+__version__: str
+
 def probe_path(path: str) -> ProbeFields: ...
 def probe_buffer(data: Buffer) -> ProbeFields: ...
 def probe_url(url: str, allow_loopback: bool, allow_private_network: bool,

@@ -18,6 +18,13 @@ def test_rules_are_the_clis(facegate_exe):
     assert list(rules.values()) == models
 
 
+def test_version_is_the_clis(facegate_exe):
+    result = subprocess.run([facegate_exe, "--version"], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == f"facegate {facegate.__version__}"
+    assert facegate.__version__.count(".") == 2
+
+
 def test_one_model():
     wan = facegate.rules(MODEL)
     assert wan["name"] == MODEL
