@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <span>
 #include <set>
 #include <string>
@@ -185,13 +186,19 @@ std::uint64_t final_server_count(const std::string& name) {
   return last;
 }
 
-// The "connection=N" field of an nginx access log line (format "fetch" of nginx.conf.in):
-// requests with the same one came on the same connection.
-std::string connection_of(const std::string& line) {
-  const auto at = line.find("connection=");
-  REQUIRE_MESSAGE(at != std::string::npos, "no connection field: " << line);
-  return line.substr(at, line.find(' ', at) - at);
+// The value of the " name=" field of an nginx access log line (format "fetch" of
+// nginx.conf.in).
+std::string log_field(const std::string& line, const std::string& name) {
+  const std::string key = " " + name + "=";
+  const auto at = line.find(key);
+  REQUIRE_MESSAGE(at != std::string::npos, "no " << name << " field: " << line);
+  const auto value = at + key.size();
+  return line.substr(value, line.find(' ', value) - value);
 }
+
+// The "connection=N" field of an nginx access log line: requests with the same one came on
+// the same connection.
+std::string connection_of(const std::string& line) { return log_field(line, "connection"); }
 
 }  // namespace
 
@@ -567,6 +574,42 @@ TEST_CASE("nginx: one connection serves a host's URLs in turn") {
   for (const std::string& line : lines) connections.insert(connection_of(line));
   CHECK(lines.size() >= files.size());
   CHECK(connections.size() == 1);
+}
+
+TEST_CASE("nginx: over kept-alive connections each URL counts exactly the bytes sent for it") {
+  // libcurl can run several transfers in turn on one connection within one call, before the
+  // loop hears that the first is done: the first's count must end where the next began.
+  const std::vector<std::string> files = {kSmallPng, kJpeg, kLargePng,
+                                          "libjxl/external/wide-gamut-tests/P3-sRGB-blue.png",
+                                          "libjxl/jxl/flower/flower.png.im_q85_420.jpg"};
+  std::vector<std::string> urls;
+  for (std::size_t i = 0; i < 500; ++i) {
+    urls.push_back(servers().nginx.url(files[i % files.size()]) + "?n=" + std::to_string(i));
+  }
+  const std::size_t log_before = servers().nginx.access_log_mark();
+  const auto results = facegate::probe_urls(urls, loopback_options(), {/*max_transfers=*/16, 4});
+  // What nginx sent for each URL (status line, headers and body of all its requests).
+  std::map<std::string, std::uint64_t> sent;
+  std::set<std::string> connections;
+  for (const std::string& line : servers().nginx.access_log_since(log_before)) {
+    sent[log_field(line, "target")] += std::stoull(log_field(line, "bytes"));
+    connections.insert(connection_of(line));
+  }
+  CHECK(connections.size() <= 4);  // a few connections, each kept alive for many requests
+  REQUIRE(results.size() == urls.size());
+  std::size_t differing = 0;
+  std::string examples;  // the first few
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    const std::string target = urls[i].substr(servers().nginx.url("").size() - 1);
+    const std::uint64_t counted = results[i].network->bytes_transferred;
+    CHECK(sent[target] > 0);
+    if (counted == sent[target]) continue;
+    if (++differing <= 5) {
+      examples += target + ": " + std::to_string(counted) + " counted, " +
+                  std::to_string(sent[target]) + " sent; ";
+    }
+  }
+  CHECK_MESSAGE(differing == 0, differing << " URLs counted other bytes: " << examples);
 }
 
 TEST_CASE("nginx: HTTPS with HTTP/2, verified against the test's own certificate") {

@@ -123,7 +123,7 @@ class HeaderFetch : public std::enable_shared_from_this<HeaderFetch> {
   std::uint64_t bytes_before_transfer_ = 0;  // net().bytes_transferred when it began
   std::uint64_t handed_bytes_ = 0;
   std::uint64_t socket_bytes_ = 0;
-  std::optional<AddressGuard::RequestSocket> counted_socket_;  // set for HTTP/1.x answers
+  std::shared_ptr<const RequestReads> counted_reads_;  // set for HTTP/1.x answers
   std::string redirect_url_;
   Error failure_;             // why a callback stopped or refused this response
 };
@@ -208,7 +208,7 @@ void HeaderFetch::request_next() {
   bytes_before_transfer_ = net().bytes_transferred;
   handed_bytes_ = 0;
   socket_bytes_ = 0;
-  counted_socket_.reset();
+  counted_reads_.reset();
   redirect_url_.clear();
   failure_ = Error{};
   error_buffer_[0] = '\0';
@@ -244,7 +244,7 @@ void HeaderFetch::on_transfer_start() {
 void HeaderFetch::on_transfer_done(CURLcode code) {
   CURL* easy = easy_.get();
   ++transfers_;
-  recount();  // the last reads, when the connection is still open
+  recount();  // the last reads: up to the next request on the connection, or its close
   char* effective_url = nullptr;
   if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective_url) == CURLE_OK &&
       effective_url != nullptr) {
@@ -415,12 +415,9 @@ bool HeaderFetch::count_received(std::size_t bytes) {
 // libcurl read and decoded out of sight (chunk framing), known from the socket of an HTTP/1.x
 // connection. False when the cap is passed; failure_ then says so, unless it said otherwise.
 bool HeaderFetch::recount() {
-  if (counted_socket_) {
-    const std::optional<std::uint64_t> read =
-        SocketRegistry::instance().bytes_read(counted_socket_->socket);
-    if (read && *read > counted_socket_->bytes_read_before) {
-      socket_bytes_ = std::max(socket_bytes_, *read - counted_socket_->bytes_read_before);
-    }
+  if (counted_reads_) {
+    const auto read = SocketRegistry::instance().bytes_read(*counted_reads_);
+    if (read) socket_bytes_ = std::max(socket_bytes_, *read);
   }
   net().bytes_transferred = bytes_before_transfer_ + std::max(handed_bytes_, socket_bytes_);
   if (net().bytes_transferred <= options_.byte_cap) return true;
@@ -434,12 +431,10 @@ bool HeaderFetch::recount() {
 
 std::size_t HeaderFetch::on_header(std::string_view line) {
   const bool status_line = line.starts_with("HTTP/");  // a new response (redirect, 1xx)
-  // HTTP/1.x carries one response at a time on a connection: what its socket reads is this
-  // transfer's. An HTTP/2 connection interleaves streams of several URLs: its frames' payload
-  // counts, not their framing.
-  if (status_line && line.starts_with("HTTP/1.") && guard_.request_socket().socket.serial != 0) {
-    counted_socket_ = guard_.request_socket();
-  }
+  // HTTP/1.x carries one response at a time on a connection: what its socket reads from this
+  // request until the next one on it (or its close) is this transfer's. An HTTP/2 connection
+  // interleaves streams of several URLs: its frames' payload counts, not their framing.
+  if (status_line && line.starts_with("HTTP/1.")) counted_reads_ = guard_.request_reads();
   if (!count_received(line.size())) return 0;
   if (status_line) {
     header_bytes_ = 0;

@@ -59,18 +59,12 @@ curl_socket_t AddressGuard::open_socket(void* self, curlsocktype purpose, curl_s
   return fd;
 }
 
-void AddressGuard::note_request_socket(int local_port, std::string_view peer_ip, int peer_port) {
-  const SocketRegistry& registry = SocketRegistry::instance();
-  request_socket_.socket = registry.find(local_port, peer_ip, peer_port);
-  request_socket_.bytes_read_before = registry.bytes_read(request_socket_.socket).value_or(0);
-}
-
 int AddressGuard::before_request(void* self, char* primary_ip, char*, int primary_port,
                                  int local_port) {
   auto& guard = *static_cast<AddressGuard*>(self);
   const std::string_view peer = primary_ip != nullptr ? primary_ip : "";
   if (!guard.allow_request(peer)) return CURL_PREREQFUNC_ABORT;
-  guard.note_request_socket(local_port, peer, primary_port);
+  guard.request_reads_ = SocketRegistry::instance().begin_request(local_port, peer, primary_port);
   return CURL_PREREQFUNC_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -27,12 +28,6 @@ class AddressGuard {
   AddressGuard(const AddressGuard&) = delete;
   AddressGuard& operator=(const AddressGuard&) = delete;
 
-  /// The connection of the last request let go and the bytes read from its socket before it.
-  struct RequestSocket {
-    TrackedSocket socket;  ///< serial 0 when the registry does not know the connection
-    std::uint64_t bytes_read_before = 0;
-  };
-
   /// Installs the callbacks on `easy` (opening, closing, before each request).
   CURLcode install(CURL* easy);
   /// The socket callback's check: may a connection to `address` be opened?
@@ -45,8 +40,11 @@ class AddressGuard {
   const std::string& refusal() const noexcept { return refusal_; }
   /// Requests sent through the guard (counted when PREREQFUNCTION lets one go).
   std::uint32_t requests_sent() const noexcept { return requests_sent_; }
-  /// See RequestSocket.
-  const RequestSocket& request_socket() const noexcept { return request_socket_; }
+  /// The reads of the last request let go on its connection's socket; nullptr when the
+  /// registry does not know the connection.
+  const std::shared_ptr<const RequestReads>& request_reads() const noexcept {
+    return request_reads_;
+  }
   /// Forgets the last refusal, before the handle's next transfer.
   void reset_refusal() { refusal_.clear(); }
 
@@ -55,12 +53,11 @@ class AddressGuard {
   static int before_request(void* self, char* primary_ip, char* local_ip, int primary_port,
                             int local_port);
   bool allows(std::string_view address_text, const std::optional<AddressScope>& scope);
-  void note_request_socket(int local_port, std::string_view peer_ip, int peer_port);
 
   AddressPolicy policy_;
   std::string refusal_;
   std::uint32_t requests_sent_ = 0;
-  RequestSocket request_socket_;
+  std::shared_ptr<const RequestReads> request_reads_;
 };
 
 /// The address policy of a set of options.

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -18,16 +19,21 @@
 
 namespace facegate::detail {
 
-/// A socket the registry knows: its descriptor and the number it was registered under, which
-/// tells it from a later socket that reuses the descriptor.
-struct TrackedSocket {
-  curl_socket_t fd = CURL_SOCKET_BAD;
-  std::uint64_t serial = 0;  ///< 0: no socket
+/// The reads of one request on a registered socket: from the moment it was let go until the
+/// next request on the same socket was, or the socket closed. Its fields are the registry's
+/// (read them through SocketRegistry::bytes_read, under its lock).
+struct RequestReads {
+  curl_socket_t fd = CURL_SOCKET_BAD;       ///< its socket, open while !ended
+  std::optional<std::uint64_t> read_before;  ///< the socket's count when it was let go
+  bool ended = false;                        ///< a later request or the close ended it
+  std::optional<std::uint64_t> read_at_end;  ///< the socket's count then
 };
 
-/// The sockets AddressGuard opened, process-wide. Process-wide because a connection outlives
-/// the easy handle that opened it, and libcurl keeps that handle's close-socket pointer for it.
-/// Thread-safe; a socket is only closed by the thread whose loop owns its connection.
+/// The sockets AddressGuard opened, process-wide, and the latest request on each. Process-wide
+/// because a connection outlives the easy handle that opened it, and libcurl keeps that
+/// handle's close-socket pointer for it. A request's count ends where the next request on its
+/// connection begins: a transfer done is counted as it was, even once libcurl has let another
+/// transfer use its connection and read that one's response. Thread-safe.
 class SocketRegistry {
  public:
   /// The one registry (never destroyed: connections may close during static destruction).
@@ -35,23 +41,26 @@ class SocketRegistry {
 
   /// Registers a socket just opened.
   void add(curl_socket_t fd);
-  /// Forgets a socket about to be closed.
+  /// Ends the reads of the latest request on a socket about to be closed, and forgets it.
   void remove(curl_socket_t fd);
-  /// The registered socket connected from `local_port` to `peer_ip`:`peer_port` (what
-  /// CURLOPT_PREREQFUNCTION says of a request's connection); serial 0 when none is.
-  TrackedSocket find(int local_port, std::string_view peer_ip, int peer_port) const;
-  /// Bytes the application has read from `socket` since it was opened: what TCP received
-  /// minus what still waits in the receive queue (Linux TCP_INFO tcpi_bytes_received and
-  /// FIONREAD). nullopt when the socket is no longer registered, or the platform does not
-  /// say (not Linux, a kernel before 4.1).
-  std::optional<std::uint64_t> bytes_read(const TrackedSocket& socket) const;
+  /// Notes a request let go on the registered socket connected from `local_port` to
+  /// `peer_ip`:`peer_port` (what CURLOPT_PREREQFUNCTION says of a request's connection),
+  /// which ends the reads of the request before it there; nullptr when no socket is.
+  std::shared_ptr<const RequestReads> begin_request(int local_port, std::string_view peer_ip,
+                                                    int peer_port);
+  /// Bytes the application has read from the socket for `request`, so far or until it ended:
+  /// what TCP received minus what still waits in the receive queue (Linux TCP_INFO
+  /// tcpi_bytes_received and FIONREAD). nullopt when the platform does not say (not Linux,
+  /// a kernel before 4.1).
+  std::optional<std::uint64_t> bytes_read(const RequestReads& request) const;
 
  private:
   SocketRegistry() = default;
+  void end_latest_request(curl_socket_t fd, std::optional<std::uint64_t> read);
 
   mutable std::mutex mutex_;
-  std::unordered_map<curl_socket_t, std::uint64_t> serials_;
-  std::uint64_t next_serial_ = 1;
+  // Each registered socket's latest request (nullptr before its first).
+  std::unordered_map<curl_socket_t, std::shared_ptr<RequestReads>> latest_requests_;
 };
 
 /// CURLOPT_CLOSESOCKETFUNCTION of the sockets AddressGuard opens (`registry` is
