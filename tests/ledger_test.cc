@@ -706,7 +706,52 @@ TEST_CASE("a version 1 ledger opens and its answers are reused") {
   CHECK(call.answer.request_id == "req-v1");
   CHECK(call.answer.humanoid == std::optional<bool>(true));
   CHECK(call.requested_at == kDay1);
+  CHECK_FALSE(call.raw.has_value());  // version 1 kept no raw answer
   CHECK(sql_text(file, "PRAGMA user_version") == std::to_string(kLedgerSchemaVersion));
+  CHECK(sql_text(file, "SELECT count(*) FROM pragma_table_info('calls') WHERE name IN "
+                       "('raw_status', 'raw_content_type', 'raw_body')") == "3");
+
+  // The migrated file keeps a new call's raw answer.
+  const CallKey other = url_key("https://images.example/b.jpg");
+  const RawAnswer raw{200, "application/json;charset=UTF-8", R"({"output":{"pass":true}})"};
+  REQUIRE_FALSE(ledger.complete_call(claim(ledger, other), passed("req-v2"), &raw));
+  const BeginCall again = ledger.begin_call(other, {}, nullptr);
+  REQUIRE(again.outcome == BeginOutcome::reuse);
+  CHECK(again.raw == std::optional<RawAnswer>(raw));
+}
+
+TEST_CASE("a completed call's raw answer reads back byte for byte, also across a reopen") {
+  TempDir dir("facegate-ledger-");
+  const fs::path file = dir.path() / "raw.sqlite3";
+  // NUL bytes, bytes that are not UTF-8 and a trailing newline must all survive.
+  const RawAnswer raw{400, "text/plain", std::string("a\0b\xFF\xC3(\r\n", 8)};
+  const RawAnswer empty_body{204, "", ""};
+  const CallKey first = url_key("https://images.example/a.jpg");
+  const CallKey second = url_key("https://images.example/b.jpg");
+  const CallKey third = url_key("https://images.example/c.jpg");
+  {
+    Ledger ledger = open_ledger(file);
+    REQUIRE_FALSE(ledger.complete_call(claim(ledger, first), full_answer(), &raw));
+    REQUIRE_FALSE(ledger.complete_call(claim(ledger, second), full_answer(), &empty_body));
+    REQUIRE_FALSE(ledger.complete_call(claim(ledger, third), full_answer()));
+  }
+  Ledger ledger = open_ledger(file);
+  const BeginCall a = ledger.begin_call(first, {}, nullptr);
+  REQUIRE(a.outcome == BeginOutcome::reuse);
+  REQUIRE(a.raw.has_value());
+  CHECK(a.raw->status == 400);
+  CHECK(a.raw->content_type == "text/plain");
+  CHECK(a.raw->body.size() == 8);
+  CHECK(a.raw->body == raw.body);
+  check_same(a.answer, full_answer());
+  const BeginCall b = ledger.begin_call(second, {}, nullptr);
+  REQUIRE(b.outcome == BeginOutcome::reuse);
+  CHECK(b.raw == std::optional<RawAnswer>(empty_body));
+  CHECK(sql_text(file, "SELECT typeof(raw_body) FROM calls WHERE id = " + std::to_string(b.row)) ==
+        "blob");
+  const BeginCall c = ledger.begin_call(third, {}, nullptr);
+  REQUIRE(c.outcome == BeginOutcome::reuse);
+  CHECK_FALSE(c.raw.has_value());
 }
 
 TEST_CASE("a writer holding the file past busy_timeout makes calls fail with busy, not hang") {
@@ -1000,4 +1045,35 @@ TEST_CASE("facegate ledger: a missing ledger is empty, a damaged one or a bad da
   CHECK(status == 2);
   output_lines({exe, "ledger", "--ledger", missing.string(), "--since", "2026-02-30"}, status);
   CHECK(status == 2);
+}
+
+TEST_CASE("raw_only passes over answers recorded without their raw bytes") {
+  TempDir dir("facegate-ledger-");
+  Ledger ledger = open_ledger(dir.path() / "raw-only.sqlite3");
+  const CallKey key = url_key("https://images.example/a.jpg");
+  REQUIRE_FALSE(ledger.complete_call(claim(ledger, key), passed("req-normalized")));
+  ReusePolicy raw_only;
+  raw_only.raw_only = true;
+  const RawAnswer raw{200, "application/json", R"({"request_id":"req-raw"})"};
+  REQUIRE_FALSE(ledger.complete_call(claim(ledger, key, raw_only), passed("req-raw"), &raw));
+  const BeginCall hit = ledger.begin_call(key, raw_only, nullptr);
+  REQUIRE(hit.outcome == BeginOutcome::reuse);
+  CHECK(hit.answer.request_id == "req-raw");
+  CHECK(hit.raw == std::optional<RawAnswer>(raw));
+}
+
+TEST_CASE("identify_url keys on the URL as given, the entity's size and the validators") {
+  ProbeResult probe;
+  probe.file_size = 4321;
+  probe.network.emplace();
+  probe.network->etag = "\"abc\"";
+  probe.network->last_modified = "Mon, 23 Nov 2026 09:00:00 GMT";
+  const ImageIdentity identity = identify_url("http://127.0.0.1/a.jpg?x=1", probe);
+  CHECK(identity.source == "http://127.0.0.1/a.jpg?x=1");
+  CHECK(identity.content_length == std::optional<std::uint64_t>(4321));
+  CHECK(identity.etag == "\"abc\"");
+  CHECK(identity.last_modified == "Mon, 23 Nov 2026 09:00:00 GMT");
+  CHECK(identity.reusable());
+  probe.network.reset();
+  CHECK_FALSE(identify_url("http://127.0.0.1/a.jpg", probe).reusable());
 }

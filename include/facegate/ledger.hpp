@@ -23,6 +23,7 @@
 
 #include "facegate/detect.hpp"
 #include "facegate/export.h"
+#include "facegate/probe.hpp"
 #include "facegate/rules.hpp"
 
 FACEGATE_PUBLIC_BEGIN
@@ -68,6 +69,10 @@ struct ImageIdentity {
 std::optional<ImageIdentity> identify_local_file(const std::filesystem::path& path,
                                                  Error* error = nullptr);
 
+/// The identity of the image at URL `source` (as given) that `probe` read: the entity's size
+/// and the last response's ETag and Last-Modified. What the Checker and the gateway key on.
+ImageIdentity identify_url(std::string_view source, const ProbeResult& probe);
+
 /// What a paid answer depends on: the same model, parameters and image give the same answer.
 struct CallKey {
   std::string model;                  ///< the request's "model"
@@ -102,7 +107,17 @@ struct LedgerError {
 
 /// The schema version this build writes (PRAGMA user_version). Older ledgers are migrated when
 /// opened; newer ones are refused.
-inline constexpr int kLedgerSchemaVersion = 1;
+inline constexpr int kLedgerSchemaVersion = 2;
+
+/// The service's answer to a call exactly as it came, kept so that a gateway can return it
+/// again byte for byte (version 2 of the schema; rows written before have none).
+struct RawAnswer {
+  int status = 0;            ///< HTTP status
+  std::string content_type;  ///< the Content-Type header verbatim; may be empty
+  std::string body;          ///< the body, byte for byte
+  /// Memberwise equality.
+  bool operator==(const RawAnswer&) const = default;
+};
 
 /// The process that claimed a row: enough to tell whether it still runs, also after its pid
 /// has been reused by another process or the machine rebooted.
@@ -151,6 +166,9 @@ struct ReusePolicy {
   bool refresh = false;
   /// Claim even when an earlier call of the key may have been billed without an answer.
   bool retry_ambiguous = false;
+  /// Reuse only answers kept with their RawAnswer (a gateway returns the bytes as they came);
+  /// answers recorded without one are passed over as if absent.
+  bool raw_only = false;
 };
 
 /// What begin_call decided.
@@ -174,6 +192,8 @@ struct BeginCall {
   /// reuse: the answer exactly as completed (its billed count is the original call's, its
   /// request_id the original one); ambiguous: the possibly billed call as recorded.
   DetectResult answer;
+  /// reuse: the service's answer as it came, when the call recorded one (complete_call's `raw`).
+  std::optional<RawAnswer> raw;
   /// The request time of `row` (reuse: of the original call).
   std::chrono::system_clock::time_point requested_at;
   /// Set when outcome is error.
@@ -264,9 +284,11 @@ class Ledger {
   BeginCall begin_call(const CallKey& key, const ReusePolicy& policy, const Money* price);
 
   /// Records the result of the claimed call `row`: outcome, billed, possibly billed, HTTP
-  /// status, request id and the normalized answer. Also accepts a row marked lost (the result
-  /// is the truth). bad_row when the row is not pending or lost.
-  LedgerError complete_call(std::int64_t row, const DetectResult& result);
+  /// status, request id and the normalized answer, and `raw` (the answer as it came) when
+  /// given. Also accepts a row marked lost (the result is the truth). bad_row when the row is
+  /// not pending or lost.
+  LedgerError complete_call(std::int64_t row, const DetectResult& result,
+                            const RawAnswer* raw = nullptr);
 
   /// Deletes the claim `row` of a request that was never sent (cancelled, over budget).
   /// bad_row when the row is not pending or lost.

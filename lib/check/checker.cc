@@ -695,12 +695,7 @@ bool Checker::State::NetworkSide::claim(std::uint64_t sequence) {
   CallKey key;
   key.model = job.model->name;
   key.parameters = job.parameters;
-  key.image.source = job.input.source;
-  key.image.content_length = job.record.probe.file_size;
-  if (const auto& net = job.record.probe.network) {
-    key.image.etag = net->etag;
-    key.image.last_modified = net->last_modified;
-  }
+  key.image = identify_url(job.input.source, job.record.probe);
   open.begin = ledger_->begin_call(key, state_.options.reuse, open.price ? &*open.price : nullptr);
   if (open.begin->outcome != BeginOutcome::claimed) return false;
   open.row = open.begin->row;

@@ -102,6 +102,17 @@ bool ImageIdentity::reusable() const noexcept {
   return !etag.empty() || !last_modified.empty() || !content_hash.empty();
 }
 
+ImageIdentity identify_url(std::string_view source, const ProbeResult& probe) {
+  ImageIdentity identity;
+  identity.source = std::string(source);
+  identity.content_length = probe.file_size;
+  if (probe.network) {
+    identity.etag = probe.network->etag;
+    identity.last_modified = probe.network->last_modified;
+  }
+  return identity;
+}
+
 std::optional<ImageIdentity> identify_local_file(const std::filesystem::path& path, Error* error) {
   const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return fail(error, path, std::strerror(errno));

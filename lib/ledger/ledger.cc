@@ -29,10 +29,15 @@ using detail::Statement;
 // ?1 image_key, ?2 model, ?3 parameters: every statement about a key starts with these.
 constexpr std::string_view kKeyMatch = "image_key = ?1 AND model = ?2 AND parameters = ?3";
 
+// Columns of newest_answer_sql(), before the answer columns.
+enum AnswerColumn { kAnswerId, kAnswerRequestedAt, kRawStatus, kRawContentType, kRawBody, kNormalized };
+
 std::string newest_answer_sql() {
-  return "SELECT id, requested_at, " + std::string(detail::kAnswerColumns) +
+  return "SELECT id, requested_at, raw_status, raw_content_type, raw_body, " +
+         std::string(detail::kAnswerColumns) +
          " FROM calls WHERE " + std::string(kKeyMatch) +
          " AND state = 'completed' AND outcome IN ('passed', 'failed_check')"
+         " AND (?4 = 0 OR raw_status IS NOT NULL)"
          " ORDER BY id DESC LIMIT 1";
 }
 
@@ -63,8 +68,8 @@ constexpr std::string_view kComplete =
     "UPDATE calls SET state = 'completed', completed_at = ?2, outcome = ?3, passed = ?4, "
     "billed = ?5, possibly_billed = ?6, http_status = ?7, request_id = ?8, code = ?9, "
     "message = ?10, face_bbox = ?11, ext_bbox = ?12, humanoid = ?13, bodystyle = ?14, "
-    "attempts = ?15, earlier_possibly_billed = ?16, detail = ?17 "
-    "WHERE id = ?1 AND state IN ('pending', 'lost')";
+    "attempts = ?15, earlier_possibly_billed = ?16, detail = ?17, raw_status = ?18, "
+    "raw_content_type = ?19, raw_body = ?20 WHERE id = ?1 AND state IN ('pending', 'lost')";
 
 constexpr std::string_view kRelease =
     "DELETE FROM calls WHERE id = ?1 AND state IN ('pending', 'lost')";
@@ -187,6 +192,23 @@ void bind_answer(Statement& statement, const DetectResult& r) {
       .bind_text_or_null(17, r.detail);
 }
 
+void bind_raw(Statement& statement, const RawAnswer* raw) {
+  if (raw == nullptr) return;  // the columns stay NULL: no raw answer was kept
+  statement.bind(18, std::int64_t{raw->status})
+      .bind(19, raw->content_type)
+      .bind_blob(20, raw->body);
+}
+
+// The raw answer of newest_answer_sql()'s row, if it has one; false for a status facegate
+// never writes.
+bool read_raw(const Statement& row, std::optional<RawAnswer>& raw) {
+  if (row.is_null(kRawStatus)) return true;
+  const std::int64_t status = row.integer(kRawStatus);
+  if (status < 100 || status > 999) return false;
+  raw = RawAnswer{static_cast<int>(status), row.text(kRawContentType), row.blob(kRawBody)};
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // begin_call's steps
 
@@ -202,17 +224,21 @@ LedgerError bad_row(const detail::LedgerState& d, std::int64_t row, std::string_
 }
 
 // The newest completed answer of the key into `found` (row 0 when there is none).
-LedgerError find_answer(detail::LedgerState& d, const KeyText& key, BeginCall& found) {
+LedgerError find_answer(detail::LedgerState& d, const KeyText& key, bool raw_only,
+                        BeginCall& found) {
   Statement& query = d.newest_answer;
   const ResetOnExit reset(query);
   bind_key(query, key);
+  query.bind(4, std::int64_t{raw_only ? 1 : 0});
   const int rc = query.step();
   if (rc == SQLITE_DONE) return {};
   if (rc != SQLITE_ROW) return d.db.error(rc, "reading earlier answers");
-  const std::int64_t row = query.integer(0);
-  const auto requested_at = detail::parse_utc_time(query.text(1));
-  auto answer = detail::read_answer(query, 2);
-  if (!requested_at || !answer) return bad_row(d, row, "holds values facegate never writes");
+  const std::int64_t row = query.integer(kAnswerId);
+  const auto requested_at = detail::parse_utc_time(query.text(kAnswerRequestedAt));
+  auto answer = detail::read_answer(query, kNormalized);
+  if (!requested_at || !answer || !read_raw(query, found.raw)) {
+    return bad_row(d, row, "holds values facegate never writes");
+  }
   found.row = row;
   found.requested_at = *requested_at;
   found.answer = std::move(*answer);
@@ -342,7 +368,7 @@ BeginCall claim_or_refuse(detail::LedgerState& d, const KeyText& text, const Cal
   detail::Transaction transaction(d.db);
   if (LedgerError e = transaction.begin()) return failed(std::move(e));
   BeginCall answer;
-  if (LedgerError e = find_answer(d, text, answer)) return failed(std::move(e));
+  if (LedgerError e = find_answer(d, text, policy.raw_only, answer)) return failed(std::move(e));
   if (reusable(answer)) {
     answer.outcome = BeginOutcome::reuse;
     return answer;
@@ -526,7 +552,7 @@ BeginCall Ledger::begin_call(const CallKey& key, const ReusePolicy& policy, cons
   };
   // Completed answers never change: the common case, a reuse, needs no write lock to decide.
   BeginCall answer;
-  if (LedgerError e = find_answer(d, text, answer)) return failed(std::move(e));
+  if (LedgerError e = find_answer(d, text, policy.raw_only, answer)) return failed(std::move(e));
   if (!reusable(answer)) {
     answer = claim_or_refuse(d, text, key, policy, price, now, reusable);
     if (answer.outcome != BeginOutcome::reuse) return answer;
@@ -536,12 +562,14 @@ BeginCall Ledger::begin_call(const CallKey& key, const ReusePolicy& policy, cons
   return answer;
 }
 
-LedgerError Ledger::complete_call(std::int64_t row, const DetectResult& result) {
+LedgerError Ledger::complete_call(std::int64_t row, const DetectResult& result,
+                                  const RawAnswer* raw) {
   detail::LedgerState& d = *state_;
   Statement& update = d.complete;
   const ResetOnExit reset(update);
   update.bind(1, row).bind(2, detail::format_utc_time(d.now()));
   bind_answer(update, result);
+  bind_raw(update, raw);
   const int rc = update.step();
   if (rc != SQLITE_DONE) return d.db.error(rc, "recording the answer of row " + std::to_string(row));
   if (d.db.changes() == 0) return bad_row(d, row, "no pending call to complete");

@@ -88,7 +88,7 @@ void write_column(detail::JsonWriter& json, const Statement& row, int column) {
   switch (row.type(column)) {
     case SQLITE_NULL: json.null(); break;
     case SQLITE_INTEGER: json.number(row.integer(column)); break;
-    default: json.string(row.text(column)); break;  // TEXT (REAL and BLOB are never written)
+    default: json.string(row.text(column)); break;  // TEXT, and raw_body's BLOB (the service's JSON)
   }
 }
 

@@ -72,6 +72,13 @@ CREATE TABLE reuses (
 );
 CREATE INDEX reuses_by_call ON reuses (call_id);
 )sql",
+    // Version 2: the service's answer as it came, for a gateway that returns it again. Rows of
+    // version 1 keep NULL here: their normalized answer is all that was kept.
+    R"sql(
+ALTER TABLE calls ADD COLUMN raw_status INTEGER;
+ALTER TABLE calls ADD COLUMN raw_content_type TEXT;
+ALTER TABLE calls ADD COLUMN raw_body BLOB;
+)sql",
 };
 
 constexpr std::string_view kSqliteHeader{"SQLite format 3\0", 16};

@@ -42,6 +42,14 @@ Statement& Statement::bind_text_or_null(int index, std::string_view text) {
   return text.empty() ? bind_null(index) : bind(index, text);
 }
 
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+  // A zero-length blob with a null pointer would bind NULL: "" is a real (empty) body.
+  static constexpr char kNothing = '\0';
+  sqlite3_bind_blob64(statement_, index, bytes.empty() ? &kNothing : bytes.data(), bytes.size(),
+                      SQLITE_TRANSIENT);
+  return *this;
+}
+
 Statement& Statement::bind(int index, std::int64_t value) {
   sqlite3_bind_int64(statement_, index, value);
   return *this;
@@ -79,6 +87,12 @@ std::string Statement::text(int column) const {
   if (bytes == nullptr) return {};
   return std::string(reinterpret_cast<const char*>(bytes),
                      static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
+}
+
+std::string Statement::blob(int column) const {
+  const auto* bytes = static_cast<const char*>(sqlite3_column_blob(statement_, column));
+  if (bytes == nullptr) return {};
+  return std::string(bytes, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
 }
 
 int Statement::type(int column) const { return sqlite3_column_type(statement_, column); }

@@ -32,6 +32,8 @@ class Statement {
   Statement& bind(int index, std::string_view text);
   /// Binds text, or NULL when `text` is empty.
   Statement& bind_text_or_null(int index, std::string_view text);
+  /// Binds bytes as a BLOB (copied by SQLite), also when empty.
+  Statement& bind_blob(int index, std::string_view bytes);
   /// Binds an integer.
   Statement& bind(int index, std::int64_t value);
   /// Binds an integer, or NULL when absent.
@@ -51,6 +53,8 @@ class Statement {
   std::optional<std::int64_t> optional_integer(int column) const;
   /// The column as text ("" for NULL).
   std::string text(int column) const;
+  /// The column's bytes as stored ("" for NULL).
+  std::string blob(int column) const;
   /// The column's type: SQLITE_INTEGER, SQLITE_TEXT, SQLITE_NULL, ...
   int type(int column) const;
   /// Number of columns of the result.
