@@ -342,3 +342,85 @@ TEST_CASE("an upstream that resets after the request was written: 504, possibly 
   CHECK(gateway->metrics_text().find("facegate_possibly_billed_total{model=\"wan2.2-s2v-detect\"} 1\n") !=
         std::string::npos);
 }
+
+TEST_CASE("with a ledger an identical second request is a cache hit: byte for byte, not sent") {
+  Upstream upstream;
+  // nginx serves the same images with ETag and Last-Modified: answers for them are reusable.
+  test::NginxServer images(upstream.images.path());
+  test::TempDir state("facegate-gateway-ledger-");
+  GatewayOptions options = options_for(upstream.fake);
+  options.ledger = state.path() / "ledger.sqlite3";
+  std::string first_body;
+  {
+    auto gateway = make_gateway(options);
+    const std::string body = detect_body(kModel, images.url("/portrait-640x800.jpg"));
+    const GatewayResponse first = call(*gateway, post(body));
+    REQUIRE(first.status == 200);
+    CHECK(first.header("X-Facegate-Cache").empty());
+    const GatewayResponse second = call(*gateway, post(body));
+    CHECK(second.status == 200);
+    CHECK(second.header("X-Facegate-Cache") == "hit");
+    CHECK(second.header("X-Facegate-Decision") == "pass");
+    CHECK(second.header("Content-Type") == first.header("Content-Type"));
+    CHECK(second.body == first.body);  // the request_id too: the same answer, not a new one
+    CHECK(upstream.fake.requests().size() == 1);
+
+    // Other parameters are another call.
+    const GatewayResponse other =
+        call(*gateway, post(detect_body(kModel, images.url("/portrait-640x800.jpg"),
+                                        R"({"ratio":"1:1"})")));
+    CHECK(other.header("X-Facegate-Cache").empty());
+    CHECK(upstream.fake.requests().size() == 2);
+    const std::string metrics = gateway->metrics_text();
+    CHECK(metrics.find("facegate_cache_hits_total{model=\"wan2.2-s2v-detect\"} 1\n") !=
+          std::string::npos);
+    CHECK(metrics.find("facegate_forwarded_total{model=\"wan2.2-s2v-detect\"} 2\n") !=
+          std::string::npos);
+    first_body = first.body;
+  }
+  // A new gateway on the same ledger answers from it too.
+  auto gateway = make_gateway(options);
+  const GatewayResponse again =
+      call(*gateway, post(detect_body(kModel, images.url("/portrait-640x800.jpg"))));
+  CHECK(again.header("X-Facegate-Cache") == "hit");
+  CHECK(again.body == first_body);
+  CHECK(upstream.fake.requests().size() == 2);
+
+  // The fake's own file URLs carry no validators: recorded, never reused.
+  const std::string unvalidated = detect_body(kModel, upstream.fake.file_url("portrait-640x800.jpg"));
+  CHECK(call(*gateway, post(unvalidated)).header("X-Facegate-Cache").empty());
+  CHECK(call(*gateway, post(unvalidated)).header("X-Facegate-Cache").empty());
+  CHECK(upstream.fake.requests().size() == 4);
+}
+
+TEST_CASE("with a ledger an upstream refusal is recorded but never returned again") {
+  Upstream upstream;
+  test::NginxServer images(upstream.images.path());
+  test::TempDir state("facegate-gateway-ledger-");
+  GatewayOptions options = options_for(upstream.fake);
+  options.ledger = state.path() / "ledger.sqlite3";
+  auto gateway = make_gateway(options);
+  const std::string body = detect_body(kModel, images.url("/portrait-640x800.jpg"));
+  for (int round = 0; round < 2; ++round) {
+    const GatewayResponse refused = call(*gateway, post(body, "Bearer sk-not-the-key"));
+    CHECK(refused.status == 401);
+    CHECK(refused.header("X-Facegate-Cache").empty());
+  }
+  CHECK(upstream.fake.requests().size() == 2);
+  LedgerOptions existing;
+  existing.create_if_missing = false;
+  LedgerOpenResult opened = Ledger::open(*options.ledger, existing);
+  REQUIRE(opened.ok());
+  CHECK(opened.ledger->report().total.calls == 2);
+}
+
+TEST_CASE("a ledger that cannot be opened makes no gateway") {
+  test::TempDir state("facegate-gateway-ledger-");
+  test::write_text(state.path() / "not-a-ledger", "plain text, not SQLite");
+  GatewayOptions options;
+  options.upstream = "http://127.0.0.1:9/api/v1";
+  options.ledger = state.path() / "not-a-ledger";
+  const GatewayResult made = Gateway::create(options);
+  CHECK_FALSE(made.ok());
+  CHECK(made.error.find("not-a-ledger") != std::string::npos);
+}

@@ -11,6 +11,11 @@
 // bounded queue; beyond it or past its deadline the answer is the vendor's 429
 // Throttling.RateQuota with Retry-After.
 //
+// With a ledger, a request that passed locally is looked up first by the Checker's key (model,
+// parameters, identify_url() of the image): a completed answer kept with its raw bytes is
+// returned as it came with X-Facegate-Cache: hit, nothing sent upstream; otherwise the call is
+// claimed before it is sent and completed with the upstream's raw answer after.
+//
 // Threads: handle() may be called from any thread; the callback runs once per request, on one
 // of the gateway's threads or inside handle() (for answers known at once), never twice.
 #pragma once
@@ -28,6 +33,7 @@
 #include "facegate/detect.hpp"
 #include "facegate/export.h"
 #include "facegate/fetch.hpp"
+#include "facegate/ledger.hpp"
 #include "facegate/rules.hpp"
 
 FACEGATE_PUBLIC_BEGIN
@@ -88,6 +94,14 @@ struct GatewayOptions {
   std::size_t max_in_flight = 1024;
   /// A PEM file of CA certificates for the upstream, as DetectOptions::ca_file.
   std::string ca_file;
+  /// The ledger (`--ledger FILE`; see the header comment); nullopt: every pass is forwarded
+  /// and nothing is recorded.
+  std::optional<std::filesystem::path> ledger;
+  /// How the ledger opens (tests inject a clock).
+  LedgerOptions ledger_options;
+  /// Which earlier answers are returned again (max_age, refresh, retry_ambiguous); raw_only
+  /// is always set: only answers kept with their bytes can be returned byte for byte.
+  ReusePolicy reuse;
 };
 
 /// A Gateway, or why the options cannot make one.

@@ -83,6 +83,7 @@ struct Gateway::State {
     const ModelRules* model = nullptr;
     std::string authorization;                // "Authorization: ..." line sent upstream
     std::vector<std::string> passed_headers;  // the caller's X-DashScope-* lines
+    std::vector<Parameter> parameters;        // as the body gave them: part of the ledger's key
     std::string body;
     GatewayCallback done;
   };
@@ -94,6 +95,8 @@ struct Gateway::State {
   detail::GatewayMetrics metrics;
   std::unique_ptr<detail::Forwarder> forwarder;
   std::unique_ptr<Checker> checker;
+  std::optional<Ledger> ledger;  // one thread at a time: ledger_mutex
+  std::mutex ledger_mutex;
   std::mutex mutex;
   std::map<std::uint64_t, Pending> pending;  // by ticket
   std::uint64_t next_ticket = 0;
@@ -150,7 +153,8 @@ struct Gateway::State {
     input.kind = CheckInput::Kind::url;  // never a path, whatever it looks like
     input.source = std::move(body.image_url);
     input.model = model->name;
-    input.parameters = std::move(body.parameters);
+    input.parameters = body.parameters;
+    waiting.parameters = std::move(body.parameters);
     std::uint64_t ticket = 0;
     {
       std::lock_guard lock(mutex);
@@ -179,7 +183,8 @@ struct Gateway::State {
     Pending request = take(ticket);
     const Decision decision = record.verdict ? record.verdict->decision : Decision::error;
     if (decision == Decision::pass || decision == Decision::unknown) {
-      return forward(std::move(request), decision_name(decision));
+      if (ledger) return look_up(std::move(request), record, decision_name(decision));
+      return forward(std::move(request), decision_name(decision), std::nullopt);
     }
     local_answer(request, record);
   }
@@ -202,7 +207,92 @@ struct Gateway::State {
     answer(request.done, std::move(response));
   }
 
-  void forward(Pending request, std::string_view decision) {
+  /// A pass with a ledger: answered from it, or claimed there and forwarded.
+  void look_up(Pending request, const CheckRecord& record, std::string_view decision) {
+    const CallKey key{request.model->name, request.parameters,
+                      identify_url(record.source, record.probe)};
+    const ModelRules& model = *request.model;
+    const Money* price = model.price ? &model.price->per_image.front() : nullptr;
+    ReusePolicy policy = options.reuse;
+    policy.raw_only = true;
+    BeginCall begin;
+    {
+      std::lock_guard lock(ledger_mutex);
+      begin = ledger->begin_call(key, policy, price);
+    }
+    switch (begin.outcome) {
+      case BeginOutcome::claimed:
+        return forward(std::move(request), decision, begin.row);
+      case BeginOutcome::reuse:
+        metrics.count_cache_hit(model);
+        metrics.count_request(model.name, decision);
+        return answer(request.done, cached(*begin.raw, decision));
+      case BeginOutcome::in_flight:
+        // Its answer would never be returned again: the callers chose to pay twice.
+        if (!key.image.reusable()) return forward(std::move(request), decision, std::nullopt);
+        metrics.count_request(model.name, "throttled");
+        return answer(request.done,
+                      throttled("facegate: an identical request is being answered; retry", "1"));
+      case BeginOutcome::ambiguous: {
+        metrics.count_request(model.name, "upstream_error");
+        GatewayResponse response = gateway_error(
+            409, "InternalError",
+            "facegate: not resent: an identical earlier call (ledger row " +
+                std::to_string(begin.row) + ") may have been billed without an answer",
+            "upstream_error");
+        response.headers.push_back({"X-Facegate-Possibly-Billed", "true"});
+        return answer(request.done, std::move(response));
+      }
+      case BeginOutcome::error:
+        metrics.count_request(model.name, "upstream_error");
+        return answer(request.done,
+                      gateway_error(500, "InternalError",
+                                    "facegate: not sent: the ledger failed: " + begin.error.message,
+                                    "upstream_error"));
+    }
+  }
+
+  /// An earlier upstream answer, as it came.
+  static GatewayResponse cached(const RawAnswer& raw, std::string_view decision) {
+    GatewayResponse response;
+    response.status = raw.status;
+    if (!raw.content_type.empty()) response.headers.push_back({"Content-Type", raw.content_type});
+    response.headers.push_back({"X-Facegate-Decision", std::string(decision)});
+    response.headers.push_back({"X-Facegate-Cache", "hit"});
+    response.body = raw.body;
+    return response;
+  }
+
+  /// Settles the claimed ledger row of a forwarded call: released when nothing was sent,
+  /// completed with the raw answer when one came, possibly billed when it was lost.
+  void record(const ModelRules& model, std::int64_t row, const detail::UpstreamAnswer& got) {
+    using Kind = detail::UpstreamAnswer::Kind;
+    std::lock_guard lock(ledger_mutex);
+    switch (got.kind) {
+      case Kind::answered: {
+        const RawAnswer raw{got.status, got.content_type, got.body};
+        ledger->complete_call(row, parse_detect_response(model.response, got.status, got.body), &raw);
+        return;
+      }
+      case Kind::queue_full:
+      case Kind::queue_timeout:
+      case Kind::not_sent:
+        ledger->release_claim(row);
+        return;
+      case Kind::possibly_billed:
+      case Kind::too_large: {
+        DetectResult lost;
+        lost.outcome = DetectOutcome::possibly_billed;
+        lost.http_status = got.status;
+        lost.attempts = 1;
+        lost.detail = "facegate serve: " + got.detail;
+        ledger->complete_call(row, lost);
+        return;
+      }
+    }
+  }
+
+  void forward(Pending request, std::string_view decision, std::optional<std::int64_t> row) {
     metrics.count_forwarded(request.model->name);
     detail::UpstreamCall call;
     call.model = request.model;
@@ -212,7 +302,8 @@ struct Gateway::State {
     call.headers.push_back("Content-Type: application/json");
     call.body = std::move(request.body);
     call.done = [this, model = request.model, done = std::move(request.done),
-                 decision = std::string(decision)](detail::UpstreamAnswer upstream_answer) mutable {
+                 decision = std::string(decision), row](detail::UpstreamAnswer upstream_answer) mutable {
+      if (row) record(*model, *row, upstream_answer);
       GatewayResponse response = relay(*model, std::move(upstream_answer), decision);
       answer(done, std::move(response));
     };
@@ -279,8 +370,16 @@ GatewayResult Gateway::create(GatewayOptions options) {
     result.error = std::move(problem);
     return result;
   }
-  detail::ForwarderOptions forwarding;
   const GatewayOptions& given = state->options;
+  if (given.ledger) {
+    LedgerOpenResult opened = Ledger::open(*given.ledger, given.ledger_options);
+    if (!opened.ok()) {
+      result.error = std::move(opened.error.message);
+      return result;
+    }
+    state->ledger.emplace(std::move(*opened.ledger));
+  }
+  detail::ForwarderOptions forwarding;
   forwarding.requests_per_second = given.requests_per_second;
   forwarding.rate_window_margin = given.rate_window_margin;
   forwarding.queue_limit = given.queue_limit;

@@ -12,11 +12,13 @@ struct FamilyHelp {
 };
 
 // Every family, in the order of the exposition.
-constexpr std::array<FamilyHelp, 9> kFamilies{{
+constexpr std::array<FamilyHelp, 10> kFamilies{{
     {"facegate_requests_total", "counter", "Detect requests answered, by model and decision."},
     {"facegate_local_rejects_total", "counter",
      "Requests answered locally with a vendor 400, by model and code: nothing sent, nothing billed."},
     {"facegate_forwarded_total", "counter", "Requests forwarded upstream, by model."},
+    {"facegate_cache_hits_total", "counter",
+     "Requests answered from the ledger with an earlier upstream answer, by model: nothing sent."},
     {"facegate_upstream_responses_total", "counter", "Upstream answers, by model and HTTP status."},
     {"facegate_queue_depth", "gauge", "Requests waiting for a rate slot, by model."},
     {"facegate_billed_total", "counter", "Upstream requests billed (usage.image_count), by model."},
@@ -24,7 +26,7 @@ constexpr std::array<FamilyHelp, 9> kFamilies{{
      "Upstream requests whose billing is unknown (lost after sending, unreadable answer), by model."},
     {"facegate_cost_micros_total", "counter", "Billed x published price, in millionths, by currency."},
     {"facegate_money_saved_up_to_micros_total", "counter",
-     "Local rejects x published price, in millionths, by currency: an upper bound "
+     "(Local rejects + cache hits) x published price, in millionths, by currency: an upper bound "
      "(docs/service.md#billing)."},
 }};
 
@@ -64,6 +66,11 @@ void GatewayMetrics::count_request(std::string_view model, std::string_view deci
 
 void GatewayMetrics::count_local_reject(const ModelRules& model, std::string_view vendor_code) {
   add("facegate_local_rejects_total", {{"model", model.name}, {"code", std::string(vendor_code)}}, 1);
+  add_price("facegate_money_saved_up_to_micros_total", model, 1);
+}
+
+void GatewayMetrics::count_cache_hit(const ModelRules& model) {
+  add("facegate_cache_hits_total", {{"model", model.name}}, 1);
   add_price("facegate_money_saved_up_to_micros_total", model, 1);
 }
 

@@ -21,6 +21,9 @@ class GatewayMetrics {
   /// A local reject (decision reject or error) of `model` answered with `vendor_code`; its
   /// price (when published) is money saved, up to.
   void count_local_reject(const ModelRules& model, std::string_view vendor_code);
+  /// A request answered from the ledger: nothing sent; its price (when published) is money
+  /// saved.
+  void count_cache_hit(const ModelRules& model);
   /// A request handed upstream.
   void count_forwarded(std::string_view model);
   /// An upstream answer with its status (0: none came); `billed` and `possibly_billed` as
