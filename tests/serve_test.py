@@ -293,6 +293,23 @@ def test_sigterm(gateway, port, files_url):
     check(code == 0, f"sigterm: exit {code}")
 
 
+def test_ledger_refused(facegate, directory):
+    """A --ledger that is not a ledger stops the gateway before it listens, naming the file."""
+    not_a_ledger = os.path.join(directory, "not-a-ledger.txt")
+    with open(not_a_ledger, "w") as f:
+        f.write("plain text, not SQLite\n")
+    done = subprocess.run([facegate, "serve", "--listen", "127.0.0.1:0", "--ledger", not_a_ledger],
+                          capture_output=True, text=True, timeout=30)
+    check(done.returncode == 2, f"--ledger not a ledger: exit {done.returncode}")
+    check(not_a_ledger in done.stderr and "not a SQLite database" in done.stderr,
+          f"--ledger not a ledger: {done.stderr!r}")
+    with open(not_a_ledger) as f:
+        check(f.read() == "plain text, not SQLite\n", "--ledger not a ledger: the file changed")
+    done = subprocess.run([facegate, "serve", "--ledger", not_a_ledger, "--no-ledger"],
+                          capture_output=True, text=True, timeout=30)
+    check(done.returncode != 0, "--ledger with --no-ledger: accepted")
+
+
 def test_access_log(log_text):
     lines = log_text.splitlines()
     records = [json.loads(line) for line in lines if line.startswith("{")]
@@ -345,6 +362,7 @@ def main():
                 server.wait()
         with open(log_path) as log:
             test_access_log(log.read())
+        test_ledger_refused(facegate, directory)
     print(f"serve_test: {len(failures)} failed checks", flush=True)
     return 1 if failures else 0
 

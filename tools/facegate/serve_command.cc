@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <ctime>
 #include <future>
 #include <iostream>
@@ -47,6 +48,8 @@ struct ServeOptions {
   double grace_seconds = 30;
   unsigned queue_wait_ms = 5000;
   unsigned rate_margin_ms = 100;
+  std::optional<std::string> ledger_file;  // --ledger; none: no ledger
+  bool no_ledger = false;                  // --no-ledger, the default said out loud
   GatewayOptions gateway;
 };
 
@@ -259,6 +262,7 @@ int run_serve(ServeOptions options) {
   }
   options.gateway.queue_wait = std::chrono::milliseconds(options.queue_wait_ms);
   options.gateway.rate_window_margin = std::chrono::milliseconds(options.rate_margin_ms);
+  if (options.ledger_file) options.gateway.ledger = std::filesystem::path(*options.ledger_file);
   // Every thread started from here on (the gateway's, libmicrohttpd's) leaves SIGINT and
   // SIGTERM to sigwait() below.
   sigset_t stop_signals;
@@ -332,6 +336,17 @@ CLI::App* add_serve_command(CLI::App& app, int& exit_code) {
                     "Added to the rate limiter's 1-second window, ms (the service counts arrivals)")
       ->check(CLI::Range(0u, 10000u))
       ->capture_default_str();
+  auto* ledger = serve->add_option(
+      "--ledger", options->ledger_file,
+      "Ledger of upstream calls: identical requests for an unchanged image are answered from it");
+  serve->add_flag("--no-ledger", options->no_ledger, "Keep no ledger (the default): every pass is forwarded")
+      ->excludes(ledger);
+  serve->add_flag("--refresh", options->gateway.reuse.refresh,
+                  "Never answer from the ledger (still record)")
+      ->needs(ledger);
+  serve->add_flag("--retry-ambiguous", options->gateway.reuse.retry_ambiguous,
+                  "Forward a request whose identical earlier call may have been billed unanswered")
+      ->needs(ledger);
   serve->add_flag("--strict", options->gateway.strict, "Inferred and ambiguous rules reject");
   serve->add_flag("--allow-private-network", options->gateway.fetch.allow_private_network,
                   "Fetch image URLs on loopback and private addresses (tests, intranets)");
