@@ -343,13 +343,24 @@ TEST_CASE("an upstream that resets after the request was written: 504, possibly 
         std::string::npos);
 }
 
-TEST_CASE("with a ledger an identical second request is a cache hit: byte for byte, not sent") {
+// The fake upstream, nginx serving the same images with ETag and Last-Modified (answers for
+// them are reusable), and gateway options with a ledger in a fresh directory.
+struct WithLedger {
+  WithLedger() : images(upstream.images.path()), state("facegate-gateway-ledger-") {
+    options = options_for(upstream.fake);
+    options.ledger = state.path() / "ledger.sqlite3";
+  }
   Upstream upstream;
-  // nginx serves the same images with ETag and Last-Modified: answers for them are reusable.
-  test::NginxServer images(upstream.images.path());
-  test::TempDir state("facegate-gateway-ledger-");
-  GatewayOptions options = options_for(upstream.fake);
-  options.ledger = state.path() / "ledger.sqlite3";
+  test::NginxServer images;
+  test::TempDir state;
+  GatewayOptions options;
+};
+
+TEST_CASE("with a ledger an identical second request is a cache hit: byte for byte, not sent") {
+  WithLedger setup;
+  Upstream& upstream = setup.upstream;
+  const test::NginxServer& images = setup.images;
+  const GatewayOptions& options = setup.options;
   std::string first_body;
   {
     auto gateway = make_gateway(options);
@@ -394,11 +405,10 @@ TEST_CASE("with a ledger an identical second request is a cache hit: byte for by
 }
 
 TEST_CASE("with a ledger an upstream refusal is recorded but never returned again") {
-  Upstream upstream;
-  test::NginxServer images(upstream.images.path());
-  test::TempDir state("facegate-gateway-ledger-");
-  GatewayOptions options = options_for(upstream.fake);
-  options.ledger = state.path() / "ledger.sqlite3";
+  WithLedger setup;
+  Upstream& upstream = setup.upstream;
+  const test::NginxServer& images = setup.images;
+  const GatewayOptions& options = setup.options;
   auto gateway = make_gateway(options);
   const std::string body = detect_body(kModel, images.url("/portrait-640x800.jpg"));
   for (int round = 0; round < 2; ++round) {
