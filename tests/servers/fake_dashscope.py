@@ -513,6 +513,9 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-dashscope/1"
+    # The headers and the body are two writes: without TCP_NODELAY the second waits for the
+    # client's delayed ACK (40 ms a request on a kept-alive connection).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet: the tests read /__log
         pass
