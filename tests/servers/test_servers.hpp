@@ -267,16 +267,15 @@ inline std::string loopback_url(std::uint16_t port, std::string_view path,
   return std::string(scheme) + "://127.0.0.1:" + std::to_string(port) + "/" + std::string(path);
 }
 
-/// One HTTP/1.0 GET of `uri` from 127.0.0.1:port on a connection of its own, read to its end
-/// (the server closes it): the whole response, status line and headers included.
-inline std::string loopback_http_get(std::uint16_t port, std::string_view uri) {
+/// Sends `request` (a whole HTTP/1.0 request) to 127.0.0.1:port on a connection of its own and
+/// reads the answer to its end (the server closes it): status line and headers included.
+inline std::string loopback_http_exchange(std::uint16_t port, std::string_view request) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("socket failed");
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const std::string request = "GET " + std::string(uri) + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   const bool sent = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
                     ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
                         static_cast<ssize_t>(request.size());
@@ -288,6 +287,12 @@ inline std::string loopback_http_get(std::uint16_t port, std::string_view uri) {
   ::close(fd);
   if (!sent) throw std::runtime_error("cannot send a request to 127.0.0.1:" + std::to_string(port));
   return response;
+}
+
+/// One HTTP/1.0 GET of `uri` from 127.0.0.1:port (loopback_http_exchange): the whole response.
+inline std::string loopback_http_get(std::uint16_t port, std::string_view uri) {
+  return loopback_http_exchange(
+      port, "GET " + std::string(uri) + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
 }
 
 /// A self-signed certificate for 127.0.0.1 made with the openssl command, valid one day.
