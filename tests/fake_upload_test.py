@@ -42,14 +42,16 @@ BOUNDARY = "----fakeUploadTest7d3a"
 EXAMPLES = ("portrait-640x800.jpg", "small-300x300.png", "banner-1600x400.webp", "drawing.svg",
             "cut-short.jpg", "mono-480x640.bmp", "wide-7200x600.png", "animated-480x480.gif")
 
-failures = []
+failed = []  # what each failed check says
 
 
 def check(condition, what):
-    if not condition:
-        failures.append(what)
-        print(f"FAIL {what}", flush=True)
-    return condition
+    """condition; when it is false, what is printed and counted as a failure."""
+    if condition:
+        return True
+    print(f"FAIL {what}", flush=True)
+    failed.append(what)
+    return False
 
 
 def example(name):
@@ -568,8 +570,8 @@ def main():
         finally:
             fake.stop()
             short_fake.stop()
-    if failures:
-        print(f"{len(failures)} checks failed", flush=True)
+    if failed:
+        print(f"{len(failed)} checks failed", flush=True)
         return 1
     print("all checks passed", flush=True)
     return 0
