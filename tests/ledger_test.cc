@@ -1299,6 +1299,59 @@ TEST_CASE("facegate ledger --json: the report; export: every row") {
   }
 }
 
+TEST_CASE("uploads: counted by the report, exported as rows, by facegate ledger too") {
+  TempDir dir("facegate-ledger-");
+  const fs::path file = dir.path() / "ledger.sqlite3";
+  fill_for_report(file);
+  {
+    ManualClock clock;
+    clock.now = kDay2 + 1h;
+    Ledger ledger = open_ledger(file, clock.options());
+    REQUIRE_FALSE(ledger.record_upload(kUploadKey, upload_at(kDay1, "oss://x/expired", 2h)));
+    REQUIRE_FALSE(ledger.record_upload(kUploadKey, upload_at(kDay2, "oss://x/valid")));
+    UploadKey emo = kUploadKey;
+    emo.model = "emo-detect-v1";
+    REQUIRE_FALSE(ledger.record_upload(emo, upload_at(kDay2, "oss://x/emo")));
+    const LedgerReport all = ledger.report();
+    CHECK(all.uploads == 3);
+    CHECK(all.valid_uploads == 2);
+    const LedgerReport wan = ledger.report({std::nullopt, std::string("wan2.2-s2v-detect")});
+    CHECK(wan.uploads == 2);
+    CHECK(wan.valid_uploads == 1);
+    CHECK(ledger.report({parse_utc_day("2026-11-24"), std::nullopt}).uploads == 2);
+    CHECK(exported(ledger).size() == 6);  // export_rows: the calls only
+
+    std::vector<std::string> lines;
+    REQUIRE_FALSE(ledger.export_uploads([&](std::string_view line) { lines.emplace_back(line); }));
+    REQUIRE(lines.size() == 3);
+    simdjson::dom::parser parser;
+    const auto first = parse_json(parser, lines[0]);
+    CHECK(first["id"].get_int64().value() == 1);
+    CHECK(first["content_hash"].get_string().value() == kUploadKey.content_hash);
+    CHECK(first["size"].get_int64().value() == 3);
+    CHECK(first["model"].get_string().value() == "wan2.2-s2v-detect");
+    CHECK(first["scope"].get_string().value() == kUploadKey.scope);
+    CHECK(first["oss_url"].get_string().value() == "oss://x/expired");
+    CHECK(first["uploaded_at"].get_string().value() == "2026-11-23T10:00:00.000Z");
+    CHECK(first["expires_at"].get_string().value() == "2026-11-23T12:00:00.000Z");
+    CHECK(first["bytes"].get_int64().value() == 3);
+    CHECK(parse_json(parser, lines[2])["model"].get_string().value() == "emo-detect-v1");
+  }
+  // facegate ledger judges validity by the real clock: only the count remembered is checked.
+  const std::string exe = facegate_exe().string();
+  simdjson::dom::parser parser;
+  CHECK(parse_json(parser, report_json_of(file))["uploads"]["remembered"].get_int64().value() == 3);
+  int status = -1;
+  auto lines = output_lines({exe, "ledger", "--ledger", file.string()}, status);
+  CHECK(status == 0);
+  REQUIRE(lines.size() == 6);  // headings, three rows, total, uploads
+  CHECK(lines[5].rfind("uploads: 3 remembered, ", 0) == 0);
+  lines = output_lines({exe, "ledger", "export", "--uploads", "--ledger", file.string()}, status);
+  CHECK(status == 0);
+  REQUIRE(lines.size() == 3);
+  CHECK(parse_json(parser, lines[1])["oss_url"].get_string().value() == "oss://x/valid");
+}
+
 TEST_CASE("facegate ledger: a missing ledger is empty, a damaged one or a bad date exits 2") {
   TempDir dir("facegate-ledger-");
   const std::string exe = facegate_exe().string();
@@ -1308,6 +1361,7 @@ TEST_CASE("facegate ledger: a missing ledger is empty, a damaged one or a bad da
   CHECK(status == 0);
   REQUIRE(lines.size() == 1);
   CHECK(lines[0].find(R"("total":{"calls":0,)") != std::string::npos);
+  CHECK(lines[0].find(R"("uploads":{"remembered":0,"valid":0})") != std::string::npos);
   CHECK_FALSE(fs::exists(missing));
 
   const fs::path damaged = dir.path() / "damaged.sqlite3";

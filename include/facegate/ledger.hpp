@@ -256,13 +256,18 @@ struct LedgerReportRow {
 struct LedgerReport {
   std::vector<LedgerReportRow> rows;  ///< one per (day, model) with any call or reuse
   LedgerReportRow total;              ///< the sum of rows
+  /// Uploads remembered (record_upload), of the filter's model, uploaded on its days.
+  std::uint64_t uploads = 0;
+  /// Of `uploads`, those whose URL has not expired (no margin).
+  std::uint64_t valid_uploads = 0;
   LedgerError error;                  ///< set when the ledger could not be read
 };
 
 /// The report as one JSON object: {"ledger": file, "since": "YYYY-MM-DD" or null, "model": name
 /// or null, "rows": [{"day", "model", "calls", "billed", "possibly_billed", "reused",
 /// "billed_without_price", "cost": [{"currency", "amount_micros"}], "possibly_billed_cost"}],
-/// "total": {the counts}} (the `facegate ledger --json` output).
+/// "total": {the counts}, "uploads": {"remembered", "valid"}} (the `facegate ledger --json`
+/// output).
 std::string report_to_json(const LedgerReport& report, const ReportFilter& filter,
                            const std::filesystem::path& file);
 
@@ -344,6 +349,10 @@ class Ledger {
 
   /// Every call row, oldest first, as one JSON object (no newline) per call of `line`.
   LedgerError export_rows(const std::function<void(std::string_view line)>& line);
+
+  /// Every upload row (record_upload), oldest first, as one JSON object (no newline) per call
+  /// of `line`: id, content_hash, size, model, scope, oss_url, uploaded_at, expires_at, bytes.
+  LedgerError export_uploads(const std::function<void(std::string_view line)>& line);
 
   /// The file.
   const std::filesystem::path& path() const noexcept;
