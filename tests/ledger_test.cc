@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdlib>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -74,6 +75,23 @@ DetectResult passed(std::string request_id) {
   r.http_status = 200;
   r.attempts = 1;
   return r;
+}
+
+// A call sent whose answer never came (a timeout after sending): possibly billed.
+DetectResult timed_out() {
+  DetectResult r;
+  r.outcome = DetectOutcome::possibly_billed;
+  r.attempts = 1;
+  r.detail = "timeout after the request was sent";
+  return r;
+}
+
+// Claims written as a process that has ended: this pid, with another start time.
+LedgerOptions as_ended_process() {
+  LedgerOptions options;
+  options.owner = ClaimOwner::current();
+  options.owner->start_ticks += 1;
+  return options;
 }
 
 // Every field set, some to values that need escaping or are negative.
@@ -206,6 +224,26 @@ simdjson::dom::element parse_json(simdjson::dom::parser& parser, const std::stri
 }
 
 std::string read_bytes(const fs::path& file) { return facegate::test::read_text(file); }
+
+// Every call row and how often each was reused, as export_rows writes them.
+std::vector<std::string> exported(Ledger& ledger) {
+  std::vector<std::string> lines;
+  REQUIRE_FALSE(ledger.export_rows([&](std::string_view line) { lines.emplace_back(line); }));
+  return lines;
+}
+
+// reuse_call's answer for `key`, checked to be ambiguous over the possibly billed `row` and to
+// have left every call row as it was.
+BeginCall ambiguous_unchanged(Ledger& ledger, const CallKey& key, std::int64_t row) {
+  const std::vector<std::string> before = exported(ledger);
+  const std::optional<BeginCall> asked = ledger.reuse_call(key, {});
+  REQUIRE(asked);
+  CHECK(asked->outcome == BeginOutcome::ambiguous);
+  CHECK(asked->row == row);
+  CHECK(asked->answer.outcome == DetectOutcome::possibly_billed);
+  CHECK(exported(ledger) == before);
+  return *asked;
+}
 
 }  // namespace
 
@@ -345,13 +383,12 @@ TEST_CASE("a possibly billed answer makes the key ambiguous until retry_ambiguou
   TempDir dir("facegate-ledger-");
   Ledger ledger = open_ledger(dir.path() / "ledger.sqlite3");
   const CallKey key = url_key("https://images.example/a.jpg");
-  DetectResult lost;
-  lost.outcome = DetectOutcome::possibly_billed;
-  lost.request_id = "";
-  lost.attempts = 1;
-  lost.detail = "timeout after the request was sent";
+  const DetectResult lost = timed_out();
   const std::int64_t row = claim(ledger, key);
   REQUIRE_FALSE(ledger.complete_call(row, lost));
+
+  // reuse_call says so too, and writes nothing.
+  CHECK(ambiguous_unchanged(ledger, key, row).answer.detail == lost.detail);
 
   const BeginCall ambiguous = ledger.begin_call(key, {}, nullptr);
   CHECK(ambiguous.outcome == BeginOutcome::ambiguous);
@@ -364,6 +401,9 @@ TEST_CASE("a possibly billed answer makes the key ambiguous until retry_ambiguou
 
   ReusePolicy retry;
   retry.retry_ambiguous = true;
+  const auto before = exported(ledger);
+  CHECK_FALSE(ledger.reuse_call(key, retry));  // nothing stands in the way of a retry
+  CHECK(exported(ledger) == before);
   const std::int64_t retried = claim(ledger, key, retry);
   REQUIRE_FALSE(ledger.complete_call(retried, passed("r2")));
   // The completed answer settles the key: the earlier possibly billed call no longer matters.
@@ -388,6 +428,191 @@ TEST_CASE("release_claim forgets a request never sent; rows complete once") {
   CHECK(ledger.complete_call(next, passed("again")).code == LedgerErrorCode::bad_row);
   CHECK(ledger.release_claim(next).code == LedgerErrorCode::bad_row);
   CHECK(ledger.begin_call(key, {}, nullptr).answer.request_id == "r");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Uploads
+
+namespace {
+
+const UploadKey kUploadKey{"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3,
+                           "wan2.2-s2v-detect", "account-1/cn-beijing"};
+
+StoredUpload upload_at(Clock::time_point uploaded_at, std::string url,
+                       std::chrono::hours validity = 48h) {
+  return StoredUpload{std::move(url), uploaded_at, uploaded_at + validity, 3};
+}
+
+}  // namespace
+
+TEST_CASE("an upload is found while its URL is valid for the margin, then no more") {
+  TempDir dir("facegate-ledger-");
+  ManualClock clock;
+  Ledger ledger = open_ledger(dir.path() / "ledger.sqlite3", clock.options());
+  LedgerError error;
+  CHECK_FALSE(ledger.find_upload(kUploadKey, 1h, &error));
+  CHECK_FALSE(error);
+  const StoredUpload upload = upload_at(kDay1, "oss://dashscope-instant/a.jpg");
+  REQUIRE_FALSE(ledger.record_upload(kUploadKey, upload));
+
+  clock.now = kDay1 + 1h;
+  const auto found = ledger.find_upload(kUploadKey, 1h, &error);
+  CHECK_FALSE(error);
+  REQUIRE(found);
+  CHECK(found->oss_url == "oss://dashscope-instant/a.jpg");
+  CHECK(found->uploaded_at == kDay1);
+  CHECK(found->expires_at == kDay1 + 48h);
+  CHECK(found->bytes == 3);
+
+  clock.now = kDay1 + 47h - 1s;  // expires_at - margin is one second ahead
+  CHECK(ledger.find_upload(kUploadKey, 1h) == std::optional<StoredUpload>(upload));
+  clock.now = kDay1 + 47h;  // expires_at - margin is now: not after it
+  CHECK_FALSE(ledger.find_upload(kUploadKey, 1h, &error));
+  CHECK_FALSE(error);
+  CHECK(ledger.find_upload(kUploadKey, 0s));  // without a margin it still has an hour
+  clock.now = kDay1 + 48h;
+  CHECK_FALSE(ledger.find_upload(kUploadKey, 0s));
+}
+
+TEST_CASE("an upload is only for the same bytes, size, model and scope") {
+  TempDir dir("facegate-ledger-");
+  ManualClock clock;
+  Ledger ledger = open_ledger(dir.path() / "ledger.sqlite3", clock.options());
+  REQUIRE_FALSE(ledger.record_upload(kUploadKey, upload_at(kDay1, "oss://x/a.jpg")));
+  CHECK(ledger.find_upload(kUploadKey, 1h));
+  UploadKey hash = kUploadKey;
+  hash.content_hash[0] = 'c';
+  UploadKey size = kUploadKey;
+  size.size = 4;
+  UploadKey model = kUploadKey;
+  model.model = "emo-detect-v1";
+  UploadKey scope = kUploadKey;
+  scope.scope = "account-2/cn-beijing";
+  UploadKey huge = kUploadKey;
+  huge.size = std::numeric_limits<std::uint64_t>::max();
+  int n = 0;
+  for (const UploadKey& other : {hash, size, model, scope, huge}) {
+    CAPTURE(n++);
+    LedgerError error;
+    CHECK_FALSE(ledger.find_upload(other, 1h, &error));
+    CHECK_FALSE(error);
+  }
+  CHECK(ledger.record_upload(huge, upload_at(kDay1, "oss://x/huge")).code == LedgerErrorCode::bad_row);
+}
+
+TEST_CASE("the newest valid upload of a key wins, also after reopening") {
+  TempDir dir("facegate-ledger-");
+  const fs::path file = dir.path() / "ledger.sqlite3";
+  ManualClock clock;
+  clock.now = kDay1 + 2h;
+  const StoredUpload older = upload_at(kDay1, "oss://x/older");
+  const StoredUpload newer = upload_at(kDay1 + 1h, "oss://x/newer");
+  const StoredUpload short_lived = upload_at(kDay1 + 90min, "oss://x/short", 3h);
+  {
+    Ledger ledger = open_ledger(file, clock.options());
+    // Recorded out of order: uploaded_at decides, not the order of the rows.
+    REQUIRE_FALSE(ledger.record_upload(kUploadKey, newer));
+    REQUIRE_FALSE(ledger.record_upload(kUploadKey, older));
+    REQUIRE_FALSE(ledger.record_upload(kUploadKey, short_lived));
+    CHECK(ledger.find_upload(kUploadKey, 1h) == std::optional<StoredUpload>(short_lived));
+  }
+  Ledger ledger = open_ledger(file, clock.options());
+  CHECK(ledger.find_upload(kUploadKey, 1h) == std::optional<StoredUpload>(short_lived));
+  CHECK(ledger.find_upload(kUploadKey, 3h) == std::optional<StoredUpload>(newer));  // short: 2.5h left
+  clock.now = kDay1 + 48h;  // newer has an hour left, older none
+  CHECK(ledger.find_upload(kUploadKey, 30min) == std::optional<StoredUpload>(newer));
+  CHECK_FALSE(ledger.find_upload(kUploadKey, 1h));
+}
+
+// ---------------------------------------------------------------------------------------------
+// reuse_call
+
+TEST_CASE("reuse_call reuses a completed answer and records the reuse") {
+  TempDir dir("facegate-ledger-");
+  ManualClock clock;
+  Ledger ledger = open_ledger(dir.path() / "ledger.sqlite3", clock.options());
+  const CallKey key = url_key("https://images.example/a.jpg");
+  const RawAnswer raw{200, "application/json", R"({"output":{}})"};
+  const std::int64_t row = claim(ledger, key);
+  REQUIRE_FALSE(ledger.complete_call(row, full_answer(), &raw));
+
+  clock.now += 1h;
+  const auto reuse = ledger.reuse_call(key, {});
+  REQUIRE(reuse);
+  CHECK(reuse->outcome == BeginOutcome::reuse);
+  CHECK(reuse->row == row);
+  CHECK(reuse->requested_at == kDay1);
+  CHECK(reuse->raw == std::optional<RawAnswer>(raw));
+  check_same(reuse->answer, full_answer());
+  CHECK(ledger.report().total.reused == 1);
+  CHECK(sql_text(ledger.path(), "SELECT reused_at FROM reuses") == "2026-11-23T11:00:00.000Z");
+  REQUIRE(ledger.reuse_call(key, {}));
+  CHECK(ledger.report().total.reused == 2);
+
+  // What begin_call would not reuse, reuse_call does not either, and records nothing.
+  ReusePolicy refresh;
+  refresh.refresh = true;
+  ReusePolicy young{std::chrono::seconds(30min)};
+  for (const ReusePolicy& policy : {refresh, young}) {
+    const auto before = exported(ledger);
+    CHECK_FALSE(ledger.reuse_call(key, policy));
+    CHECK(exported(ledger) == before);
+  }
+  CHECK(ledger.report().total.reused == 2);
+}
+
+TEST_CASE("reuse_call: nothing for an unknown key, a released claim or a live claim, nothing written") {
+  TempDir dir("facegate-ledger-");
+  Ledger ledger = open_ledger(dir.path() / "ledger.sqlite3");
+  REQUIRE_FALSE(ledger.complete_call(claim(ledger, url_key("https://images.example/other.jpg")),
+                                     passed("r")));
+  const CallKey unknown = url_key("https://images.example/unknown.jpg");
+  const CallKey released = url_key("https://images.example/released.jpg");
+  REQUIRE_FALSE(ledger.release_claim(claim(ledger, released)));
+  const CallKey live = url_key("https://images.example/live.jpg");
+  claim(ledger, live);  // this process runs: in flight
+
+  const auto before = exported(ledger);
+  REQUIRE(before.size() == 2);
+  int n = 0;
+  for (const CallKey& key : {unknown, released, live}) {
+    CAPTURE(n++);
+    CHECK_FALSE(ledger.reuse_call(key, {}));
+  }
+  CHECK(exported(ledger) == before);
+  CHECK(ledger.report().total.reused == 0);
+  CHECK(outcome_of(ledger, live) == BeginOutcome::in_flight);  // what begin_call says after
+}
+
+TEST_CASE("reuse_call: a dead process's claim is ambiguous, decided without the write lock") {
+  TempDir dir("facegate-ledger-");
+  const fs::path file = dir.path() / "ledger.sqlite3";
+  const CallKey key = url_key("https://images.example/a.jpg");
+  Ledger theirs = open_ledger(file, as_ended_process());
+  const std::int64_t row = claim(theirs, key);
+  LedgerOptions impatient;
+  impatient.busy_timeout = 50ms;
+  Ledger ledger = open_ledger(file, impatient);
+
+  sqlite3* other = nullptr;  // another process writing: it holds the write lock throughout
+  REQUIRE(sqlite3_open(file.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  const BeginCall ambiguous = ambiguous_unchanged(ledger, key, row);
+  CHECK(ambiguous.answer.detail.find("ended before it recorded the answer") != std::string::npos);
+  const CallKey unknown = url_key("https://images.example/unknown.jpg");
+  CHECK_FALSE(ledger.reuse_call(unknown, {}));
+  // begin_call needs the lock for both.
+  CHECK(ledger.begin_call(key, {}, nullptr).error.code == LedgerErrorCode::busy);
+  CHECK(ledger.begin_call(unknown, {}, nullptr).error.code == LedgerErrorCode::busy);
+  REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+
+  // The row stays pending until begin_call marks it lost, with the same answer.
+  CHECK(sql_text(file, "SELECT state FROM calls WHERE id = " + std::to_string(row)) == "pending");
+  const BeginCall call = ledger.begin_call(key, {}, nullptr);
+  CHECK(call.outcome == BeginOutcome::ambiguous);
+  CHECK(call.answer.detail == ambiguous.answer.detail);
+  CHECK(sql_text(file, "SELECT state FROM calls WHERE id = " + std::to_string(row)) == "lost");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -710,6 +935,7 @@ TEST_CASE("a version 1 ledger opens and its answers are reused") {
   CHECK(sql_text(file, "PRAGMA user_version") == std::to_string(kLedgerSchemaVersion));
   CHECK(sql_text(file, "SELECT count(*) FROM pragma_table_info('calls') WHERE name IN "
                        "('raw_status', 'raw_content_type', 'raw_body')") == "3");
+  CHECK(sql_text(file, "SELECT count(*) FROM sqlite_schema WHERE name = 'uploads'") == "1");
 
   // The migrated file keeps a new call's raw answer.
   const CallKey other = url_key("https://images.example/b.jpg");
@@ -718,6 +944,49 @@ TEST_CASE("a version 1 ledger opens and its answers are reused") {
   const BeginCall again = ledger.begin_call(other, {}, nullptr);
   REQUIRE(again.outcome == BeginOutcome::reuse);
   CHECK(again.raw == std::optional<RawAnswer>(raw));
+}
+
+// Version 2 as released, frozen here: version 1 plus the raw answer.
+constexpr std::string_view kSchemaVersion2Steps = R"sql(
+ALTER TABLE calls ADD COLUMN raw_status INTEGER;
+ALTER TABLE calls ADD COLUMN raw_content_type TEXT;
+ALTER TABLE calls ADD COLUMN raw_body BLOB;
+PRAGMA user_version = 2;
+)sql";
+
+TEST_CASE("a version 2 ledger migrates to version 3: call rows stay, uploads are remembered") {
+  TempDir dir("facegate-ledger-");
+  const fs::path file = dir.path() / "v2.sqlite3";
+  const CallKey key = url_key("https://images.example/a.jpg");
+  sql_exec(file, std::string(kSchemaVersion1) + std::string(kSchemaVersion2Steps) +
+                     "INSERT INTO calls (model, parameters, image_key, source, etag, state, "
+                     "requested_at, owner_host, owner_pid, owner_start_ticks, owner_boot_id, "
+                     "outcome, passed, billed, http_status, request_id, attempts, "
+                     "earlier_possibly_billed, raw_status, raw_content_type, raw_body) VALUES "
+                     "('wan2.2-s2v-detect', '{}', '" + key.image.canonical_key() +
+                     "', 'https://images.example/a.jpg', '\"v1\"', 'completed', "
+                     "'2026-11-23T10:00:00.000Z', 'h', 1, 1, 'b', 'passed', 1, 1, 200, 'req-v2', "
+                     "1, 0, 200, 'application/json', CAST('{}' AS BLOB))");
+  REQUIRE(sql_text(file, "PRAGMA user_version") == "2");
+  REQUIRE(sql_text(file, "SELECT count(*) FROM sqlite_schema WHERE name = 'uploads'") == "0");
+
+  ManualClock clock;
+  Ledger ledger = open_ledger(file, clock.options());
+  CHECK(sql_text(file, "PRAGMA user_version") == "3");
+  CHECK(sql_text(file, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                       "('uploads', 'uploads_by_key')") == "2");
+  const std::vector<std::string> rows = exported(ledger);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].find(R"("request_id":"req-v2")") != std::string::npos);
+  const BeginCall call = ledger.begin_call(key, {}, nullptr);
+  REQUIRE(call.outcome == BeginOutcome::reuse);
+  CHECK(call.answer.request_id == "req-v2");
+  CHECK(call.raw == std::optional<RawAnswer>(RawAnswer{200, "application/json", "{}"}));
+
+  const UploadKey upload_key{std::string(64, 'a'), 1234, "wan2.2-s2v-detect", "acct/cn-beijing"};
+  const StoredUpload upload{"oss://bucket/a.jpg", kDay1, kDay1 + 48h, 1234};
+  REQUIRE_FALSE(ledger.record_upload(upload_key, upload));
+  CHECK(ledger.find_upload(upload_key, 1h) == std::optional<StoredUpload>(upload));
 }
 
 TEST_CASE("a completed call's raw answer reads back byte for byte, also across a reopen") {
@@ -859,8 +1128,7 @@ TEST_CASE("export: every call row as one JSON object, with its stored price and 
   const fs::path file = dir.path() / "ledger.sqlite3";
   fill_for_report(file);
   Ledger ledger = open_ledger(file);
-  std::vector<std::string> lines;
-  REQUIRE_FALSE(ledger.export_rows([&](std::string_view line) { lines.emplace_back(line); }));
+  const std::vector<std::string> lines = exported(ledger);
   REQUIRE(lines.size() == 6);
   simdjson::dom::parser parser;
   std::int64_t cost = 0;
@@ -978,6 +1246,16 @@ fs::path facegate_exe() {
   return exe;
 }
 
+// The one line of `facegate ledger --ledger FILE --json`, which must exit 0.
+std::string report_json_of(const fs::path& file) {
+  int status = -1;
+  const auto lines =
+      output_lines({facegate_exe().string(), "ledger", "--ledger", file.string(), "--json"}, status);
+  CHECK(status == 0);
+  REQUIRE(lines.size() == 1);
+  return lines[0];
+}
+
 }  // namespace
 
 TEST_CASE("facegate ledger --json: the report; export: every row") {
@@ -987,11 +1265,7 @@ TEST_CASE("facegate ledger --json: the report; export: every row") {
   const std::string exe = facegate_exe().string();
   simdjson::dom::parser parser;
 
-  int status = -1;
-  auto lines = output_lines({exe, "ledger", "--ledger", file.string(), "--json"}, status);
-  CHECK(status == 0);
-  REQUIRE(lines.size() == 1);
-  const auto report = parse_json(parser, lines[0]);
+  const auto report = parse_json(parser, report_json_of(file));
   CHECK(report["rows"].get_array().size() == 3);
   CHECK(report["rows"].at(0)["day"].get_string().value() == "2026-11-23");
   CHECK(report["rows"].at(0)["possibly_billed"].get_int64().value() == 2);
@@ -1003,8 +1277,9 @@ TEST_CASE("facegate ledger --json: the report; export: every row") {
   CHECK(simdjson::minify(total["cost"]) ==
         R"([{"currency":"CNY","amount_micros":3000},{"currency":"USD","amount_micros":1174}])");
 
-  lines = output_lines({exe, "ledger", "--ledger", file.string(), "--json", "--since",
-                        "2026-11-24", "--model", "emo-detect-v1"}, status);
+  int status = -1;
+  auto lines = output_lines({exe, "ledger", "--ledger", file.string(), "--json", "--since",
+                             "2026-11-24", "--model", "emo-detect-v1"}, status);
   CHECK(status == 0);
   REQUIRE(lines.size() == 1);
   CHECK(parse_json(parser, lines[0])["total"]["calls"].get_int64().value() == 2);
@@ -1024,6 +1299,59 @@ TEST_CASE("facegate ledger --json: the report; export: every row") {
   }
 }
 
+TEST_CASE("uploads: counted by the report, exported as rows, by facegate ledger too") {
+  TempDir dir("facegate-ledger-");
+  const fs::path file = dir.path() / "ledger.sqlite3";
+  fill_for_report(file);
+  {
+    ManualClock clock;
+    clock.now = kDay2 + 1h;
+    Ledger ledger = open_ledger(file, clock.options());
+    REQUIRE_FALSE(ledger.record_upload(kUploadKey, upload_at(kDay1, "oss://x/expired", 2h)));
+    REQUIRE_FALSE(ledger.record_upload(kUploadKey, upload_at(kDay2, "oss://x/valid")));
+    UploadKey emo = kUploadKey;
+    emo.model = "emo-detect-v1";
+    REQUIRE_FALSE(ledger.record_upload(emo, upload_at(kDay2, "oss://x/emo")));
+    const LedgerReport all = ledger.report();
+    CHECK(all.uploads == 3);
+    CHECK(all.valid_uploads == 2);
+    const LedgerReport wan = ledger.report({std::nullopt, std::string("wan2.2-s2v-detect")});
+    CHECK(wan.uploads == 2);
+    CHECK(wan.valid_uploads == 1);
+    CHECK(ledger.report({parse_utc_day("2026-11-24"), std::nullopt}).uploads == 2);
+    CHECK(exported(ledger).size() == 6);  // export_rows: the calls only
+
+    std::vector<std::string> lines;
+    REQUIRE_FALSE(ledger.export_uploads([&](std::string_view line) { lines.emplace_back(line); }));
+    REQUIRE(lines.size() == 3);
+    simdjson::dom::parser parser;
+    const auto first = parse_json(parser, lines[0]);
+    CHECK(first["id"].get_int64().value() == 1);
+    CHECK(first["content_hash"].get_string().value() == kUploadKey.content_hash);
+    CHECK(first["size"].get_int64().value() == 3);
+    CHECK(first["model"].get_string().value() == "wan2.2-s2v-detect");
+    CHECK(first["scope"].get_string().value() == kUploadKey.scope);
+    CHECK(first["oss_url"].get_string().value() == "oss://x/expired");
+    CHECK(first["uploaded_at"].get_string().value() == "2026-11-23T10:00:00.000Z");
+    CHECK(first["expires_at"].get_string().value() == "2026-11-23T12:00:00.000Z");
+    CHECK(first["bytes"].get_int64().value() == 3);
+    CHECK(parse_json(parser, lines[2])["model"].get_string().value() == "emo-detect-v1");
+  }
+  // facegate ledger judges validity by the real clock: only the count remembered is checked.
+  const std::string exe = facegate_exe().string();
+  simdjson::dom::parser parser;
+  CHECK(parse_json(parser, report_json_of(file))["uploads"]["remembered"].get_int64().value() == 3);
+  int status = -1;
+  auto lines = output_lines({exe, "ledger", "--ledger", file.string()}, status);
+  CHECK(status == 0);
+  REQUIRE(lines.size() == 6);  // headings, three rows, total, uploads
+  CHECK(lines[5].rfind("uploads: 3 remembered, ", 0) == 0);
+  lines = output_lines({exe, "ledger", "export", "--uploads", "--ledger", file.string()}, status);
+  CHECK(status == 0);
+  REQUIRE(lines.size() == 3);
+  CHECK(parse_json(parser, lines[1])["oss_url"].get_string().value() == "oss://x/valid");
+}
+
 TEST_CASE("facegate ledger: a missing ledger is empty, a damaged one or a bad date exits 2") {
   TempDir dir("facegate-ledger-");
   const std::string exe = facegate_exe().string();
@@ -1033,6 +1361,7 @@ TEST_CASE("facegate ledger: a missing ledger is empty, a damaged one or a bad da
   CHECK(status == 0);
   REQUIRE(lines.size() == 1);
   CHECK(lines[0].find(R"("total":{"calls":0,)") != std::string::npos);
+  CHECK(lines[0].find(R"("uploads":{"remembered":0,"valid":0})") != std::string::npos);
   CHECK_FALSE(fs::exists(missing));
 
   const fs::path damaged = dir.path() / "damaged.sqlite3";

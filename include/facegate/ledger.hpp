@@ -107,7 +107,7 @@ struct LedgerError {
 
 /// The schema version this build writes (PRAGMA user_version). Older ledgers are migrated when
 /// opened; newer ones are refused.
-inline constexpr int kLedgerSchemaVersion = 2;
+inline constexpr int kLedgerSchemaVersion = 3;
 
 /// The service's answer to a call exactly as it came, kept so that a gateway can return it
 /// again byte for byte (version 2 of the schema; rows written before have none).
@@ -201,6 +201,27 @@ struct BeginCall {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Temporary uploads
+
+/// What an upload is for: the same bytes, model and scope may reuse its URL.
+struct UploadKey {
+  std::string content_hash;  ///< SHA-256 of the bytes, lower-case hex (ImageIdentity::content_hash)
+  std::uint64_t size = 0;    ///< the bytes' size
+  std::string model;         ///< the model the upload policy was issued for
+  std::string scope;         ///< account and region the URL is valid for: opaque to the ledger
+};
+
+/// An upload the ledger remembers.
+struct StoredUpload {
+  std::string oss_url;                                ///< the `oss://` URL the service gave
+  std::chrono::system_clock::time_point uploaded_at;  ///< when the upload completed
+  std::chrono::system_clock::time_point expires_at;   ///< when the service forgets the URL
+  std::uint64_t bytes = 0;                            ///< bytes the upload sent
+  /// Memberwise equality.
+  bool operator==(const StoredUpload&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Reading
 
 /// "YYYY-MM-DD" as a day, or nullopt when it is not a valid date in that form.
@@ -235,13 +256,18 @@ struct LedgerReportRow {
 struct LedgerReport {
   std::vector<LedgerReportRow> rows;  ///< one per (day, model) with any call or reuse
   LedgerReportRow total;              ///< the sum of rows
+  /// Uploads remembered (record_upload), of the filter's model, uploaded on its days.
+  std::uint64_t uploads = 0;
+  /// Of `uploads`, those whose URL has not expired (no margin).
+  std::uint64_t valid_uploads = 0;
   LedgerError error;                  ///< set when the ledger could not be read
 };
 
 /// The report as one JSON object: {"ledger": file, "since": "YYYY-MM-DD" or null, "model": name
 /// or null, "rows": [{"day", "model", "calls", "billed", "possibly_billed", "reused",
 /// "billed_without_price", "cost": [{"currency", "amount_micros"}], "possibly_billed_cost"}],
-/// "total": {the counts}} (the `facegate ledger --json` output).
+/// "total": {the counts}, "uploads": {"remembered", "valid"}} (the `facegate ledger --json`
+/// output).
 std::string report_to_json(const LedgerReport& report, const ReportFilter& filter,
                            const std::filesystem::path& file);
 
@@ -283,6 +309,19 @@ class Ledger {
   /// that answer settled it. A key whose image is not reusable() never reuses.
   BeginCall begin_call(const CallKey& key, const ReusePolicy& policy, const Money* price);
 
+  /// The read-only part of begin_call, asked before the work a call needs (an upload): what
+  /// begin_call would answer without claiming. The decision is begin_call's own, read in one
+  /// snapshot without the write lock: reuse (the reuse is recorded as begin_call records it,
+  /// so report() counts it; that record is the only write) or ambiguous (an earlier call of the
+  /// key may have been billed without an answer and `policy.retry_ambiguous` is false; `row`
+  /// and `answer` as begin_call gives them; nothing is written). A pending claim whose process
+  /// is gone counts as ambiguous too, with the possibly billed answer begin_call would record,
+  /// but the row stays pending: the next begin_call marks it lost. Nullopt when nothing stands
+  /// in the way of a new call (no answer to reuse, nothing possibly billed, or only a live
+  /// claim, which begin_call reports as in_flight): do the work, then call begin_call. A ledger
+  /// failure gives outcome error.
+  std::optional<BeginCall> reuse_call(const CallKey& key, const ReusePolicy& policy);
+
   /// Records the result of the claimed call `row`: outcome, billed, possibly billed, HTTP
   /// status, request id and the normalized answer, and `raw` (the answer as it came) when
   /// given. Also accepts a row marked lost (the result is the truth). bad_row when the row is
@@ -294,11 +333,26 @@ class Ledger {
   /// bad_row when the row is not pending or lost.
   LedgerError release_claim(std::int64_t row);
 
+  /// The newest upload of `key` (by uploaded_at) whose URL is still valid `margin` from now
+  /// (expires_at - margin after LedgerOptions::clock), or nullopt; on nullopt `error` (if
+  /// given) says whether the ledger failed (code none: there is no such upload). Reads only.
+  std::optional<StoredUpload> find_upload(const UploadKey& key, std::chrono::seconds margin,
+                                          LedgerError* error = nullptr);
+
+  /// Remembers an upload of `key`, committed durably (synchronous=FULL) like a claim. Earlier
+  /// uploads of the key stay (find_upload takes the newest). bad_row when a size does not fit
+  /// SQLite's integers.
+  LedgerError record_upload(const UploadKey& key, const StoredUpload& upload);
+
   /// Calls, billed calls, possibly billed calls, reused answers and cost per model and UTC day.
   LedgerReport report(const ReportFilter& filter = {});
 
   /// Every call row, oldest first, as one JSON object (no newline) per call of `line`.
   LedgerError export_rows(const std::function<void(std::string_view line)>& line);
+
+  /// Every upload row (record_upload), oldest first, as one JSON object (no newline) per call
+  /// of `line`: id, content_hash, size, model, scope, oss_url, uploaded_at, expires_at, bytes.
+  LedgerError export_uploads(const std::function<void(std::string_view line)>& line);
 
   /// The file.
   const std::filesystem::path& path() const noexcept;

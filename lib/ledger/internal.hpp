@@ -56,6 +56,14 @@ inline constexpr std::string_view kAnswerColumns =
 /// holds something the ledger never writes (the file was edited).
 std::optional<DetectResult> read_answer(const Statement& row, int first);
 
+// ---------------------------------------------------------------------------------------------
+// Uploads (uploads.cc)
+
+struct LedgerState;
+
+/// Prepares the statements of find_upload and record_upload.
+LedgerError prepare_upload_statements(LedgerState& d);
+
 /// The open ledger: its connection, options and prepared statements (finalized before the
 /// connection closes: members are destroyed in reverse order).
 struct LedgerState {
@@ -64,7 +72,7 @@ struct LedgerState {
   ClaimOwner owner;  // written on claims
   ClaimOwner here;   // this process, for judging other owners
   Statement newest_answer, unsettled, insert_reuse, mark_lost, insert_claim, complete,
-      release;
+      release, find_upload, insert_upload;
 
   std::chrono::system_clock::time_point now() const {
     return options.clock ? options.clock() : std::chrono::system_clock::now();

@@ -84,7 +84,7 @@ LedgerError prepare_statements(detail::LedgerState& d) {
   for (const auto& [statement, sql] : statements) {
     if (LedgerError e = d.db.prepare(sql, *statement)) return e;
   }
-  return {};
+  return detail::prepare_upload_statements(d);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,17 +303,21 @@ std::string lost_detail(const ClaimOwner& owner) {
          ") ended before it recorded the answer: possibly billed";
 }
 
-// Marks the pending row of a process that is gone as lost (possibly billed).
-LedgerError mark_lost(detail::LedgerState& d, Unsettled& u) {
+// What begin_call records for the pending row of a process that is gone: possibly billed.
+DetectResult lost_answer(const ClaimOwner& owner) {
+  DetectResult answer;
+  answer.outcome = DetectOutcome::possibly_billed;
+  answer.detail = lost_detail(owner);
+  return answer;
+}
+
+// Marks the pending row of a process that is gone as lost, with its lost_answer().
+LedgerError mark_lost(detail::LedgerState& d, const Unsettled& u) {
   Statement& update = d.mark_lost;
   const ResetOnExit reset(update);
-  u.answer = DetectResult{};
-  u.answer.outcome = DetectOutcome::possibly_billed;
-  u.answer.detail = lost_detail(u.owner);
   update.bind(1, u.row).bind(2, u.answer.detail);
   const int rc = update.step();
   if (rc != SQLITE_DONE) return d.db.error(rc, "marking a lost call");
-  u.pending = false;
   return {};
 }
 
@@ -359,44 +363,87 @@ BeginCall decided(BeginOutcome outcome, Unsettled&& u) {
   return call;
 }
 
-// begin_call under the write lock: another process may have completed an answer since the
-// first look (then outcome reuse, nothing written); else in_flight, ambiguous or claimed.
-template <typename Reusable>
-BeginCall claim_or_refuse(detail::LedgerState& d, const KeyText& text, const CallKey& key,
-                          const ReusePolicy& policy, const Money* price, Clock::time_point now,
-                          const Reusable& reusable) {
-  detail::Transaction transaction(d.db);
-  if (LedgerError e = transaction.begin()) return failed(std::move(e));
+bool reusable(const BeginCall& found, const CallKey& key, const ReusePolicy& policy,
+              Clock::time_point now) {
+  return found.row != 0 && !policy.refresh && key.image.reusable() &&
+         fresh_enough(found.requested_at, now, policy.max_age);
+}
+
+// The newest completed answer of the key (`answer.row` 0: none), outcome reuse when `policy`
+// lets it be reused now.
+LedgerError find_reusable(detail::LedgerState& d, const KeyText& text, const CallKey& key,
+                          const ReusePolicy& policy, Clock::time_point now, BeginCall& answer) {
+  if (LedgerError e = find_answer(d, text, policy.raw_only, answer)) return e;
+  if (reusable(answer, key, policy, now)) answer.outcome = BeginOutcome::reuse;
+  return {};
+}
+
+// What the rows of a key decide, read without writing: `call` is a reuse (its answer),
+// in_flight or ambiguous (the row), or claimed when nothing stands in the way of a new call
+// (no row yet). `dead` holds the pending rows whose process is gone, their answer already
+// lost_answer(): begin_call marks them lost before it answers.
+struct KeyDecision {
+  BeginCall call;
+  std::vector<Unsettled> dead;
+};
+
+LedgerError decide(detail::LedgerState& d, const KeyText& text, const CallKey& key,
+                   const ReusePolicy& policy, Clock::time_point now, KeyDecision& decision) {
   BeginCall answer;
-  if (LedgerError e = find_answer(d, text, policy.raw_only, answer)) return failed(std::move(e));
-  if (reusable(answer)) {
-    answer.outcome = BeginOutcome::reuse;
-    return answer;
+  if (LedgerError e = find_reusable(d, text, key, policy, now, answer)) return e;
+  if (answer.outcome == BeginOutcome::reuse) {
+    decision.call = std::move(answer);
+    return {};
   }
+  // Rows before the newest completed answer never matter: that answer settled the key.
   std::vector<Unsettled> unsettled;
-  if (LedgerError e = find_unsettled(d, text, answer.row, unsettled)) return failed(std::move(e));
+  if (LedgerError e = find_unsettled(d, text, answer.row, unsettled)) return e;
   for (Unsettled& u : unsettled) {
     if (u.pending && detail::owner_alive(u.owner, d.here, u.requested_at, now,
                                          d.options.foreign_claim_timeout)) {
-      return decided(BeginOutcome::in_flight, std::move(u));
+      decision.call = decided(BeginOutcome::in_flight, std::move(u));
+      return {};
     }
   }
   for (Unsettled& u : unsettled) {
     if (!u.pending) continue;
+    u.answer = lost_answer(u.owner);
+    decision.dead.push_back(u);
+  }
+  decision.call.outcome = BeginOutcome::claimed;
+  if (!unsettled.empty() && !policy.retry_ambiguous) {
+    decision.call = decided(BeginOutcome::ambiguous, std::move(unsettled.back()));
+  }
+  return {};
+}
+
+// begin_call under the write lock: another process may have completed an answer since the
+// first look (then outcome reuse, nothing written); else in_flight, ambiguous or claimed.
+BeginCall claim_or_refuse(detail::LedgerState& d, const KeyText& text, const CallKey& key,
+                          const ReusePolicy& policy, const Money* price, Clock::time_point now) {
+  detail::Transaction transaction(d.db);
+  if (LedgerError e = transaction.begin()) return failed(std::move(e));
+  KeyDecision decision;
+  if (LedgerError e = decide(d, text, key, policy, now, decision)) return failed(std::move(e));
+  const BeginOutcome outcome = decision.call.outcome;
+  if (outcome == BeginOutcome::reuse || outcome == BeginOutcome::in_flight) return decision.call;
+  for (const Unsettled& u : decision.dead) {
     if (LedgerError e = mark_lost(d, u)) return failed(std::move(e));
   }
-  if (!unsettled.empty() && !policy.retry_ambiguous) {
-    if (LedgerError e = transaction.commit()) return failed(std::move(e));
-    return decided(BeginOutcome::ambiguous, std::move(unsettled.back()));
-  }
-  BeginCall claim;
-  if (LedgerError e = insert_claim(d, text, key.image, price, now, claim.row)) {
-    return failed(std::move(e));
+  if (outcome == BeginOutcome::claimed) {
+    if (LedgerError e = insert_claim(d, text, key.image, price, now, decision.call.row)) {
+      return failed(std::move(e));
+    }
+    decision.call.requested_at = now;
   }
   if (LedgerError e = transaction.commit()) return failed(std::move(e));
-  claim.outcome = BeginOutcome::claimed;
-  claim.requested_at = now;
-  return claim;
+  return decision.call;
+}
+
+// Records the reuse of `answer` (outcome reuse) and returns it.
+BeginCall reused(detail::LedgerState& d, BeginCall&& answer, Clock::time_point now) {
+  if (LedgerError e = record_reuse(d, answer.row, now)) return failed(std::move(e));
+  return std::move(answer);
 }
 
 }  // namespace
@@ -546,20 +593,32 @@ BeginCall Ledger::begin_call(const CallKey& key, const ReusePolicy& policy, cons
   detail::LedgerState& d = *state_;
   const KeyText text = key_text(key);
   const Clock::time_point now = d.now();
-  const auto reusable = [&](const BeginCall& found) {
-    return found.row != 0 && !policy.refresh && key.image.reusable() &&
-           fresh_enough(found.requested_at, now, policy.max_age);
-  };
   // Completed answers never change: the common case, a reuse, needs no write lock to decide.
   BeginCall answer;
-  if (LedgerError e = find_answer(d, text, policy.raw_only, answer)) return failed(std::move(e));
-  if (!reusable(answer)) {
-    answer = claim_or_refuse(d, text, key, policy, price, now, reusable);
+  if (LedgerError e = find_reusable(d, text, key, policy, now, answer)) return failed(std::move(e));
+  if (answer.outcome != BeginOutcome::reuse) {
+    answer = claim_or_refuse(d, text, key, policy, price, now);
     if (answer.outcome != BeginOutcome::reuse) return answer;
   }
-  if (LedgerError e = record_reuse(d, answer.row, now)) return failed(std::move(e));
-  answer.outcome = BeginOutcome::reuse;
-  return answer;
+  return reused(d, std::move(answer), now);
+}
+
+std::optional<BeginCall> Ledger::reuse_call(const CallKey& key, const ReusePolicy& policy) {
+  detail::LedgerState& d = *state_;
+  const Clock::time_point now = d.now();
+  KeyDecision decision;
+  {
+    // One snapshot for both reads (a deferred transaction in WAL mode blocks no writer).
+    detail::Transaction snapshot(d.db);
+    LedgerError e = snapshot.begin_read();
+    if (!e) e = decide(d, key_text(key), key, policy, now, decision);
+    if (e) return failed(std::move(e));
+  }
+  switch (decision.call.outcome) {
+    case BeginOutcome::reuse: return reused(d, std::move(decision.call), now);
+    case BeginOutcome::ambiguous: return std::move(decision.call);
+    default: return std::nullopt;  // claimed or in_flight: begin_call decides after the work
+  }
 }
 
 LedgerError Ledger::complete_call(std::int64_t row, const DetectResult& result,

@@ -43,6 +43,19 @@ constexpr std::string_view kExportSql =
     "SELECT calls.*, (SELECT count(*) FROM reuses WHERE reuses.call_id = calls.id) AS reuses "
     "FROM calls ORDER BY id";
 
+constexpr std::string_view kExportUploadsSql = "SELECT * FROM uploads ORDER BY id";
+
+// Uploads on the days and of the model of kReportSql's filter; of those, the ones valid at ?3.
+constexpr std::string_view kUploadCountSql =
+    "SELECT count(*), coalesce(sum(expires_at > ?3), 0) FROM uploads "
+    "WHERE substr(uploaded_at, 1, 10) >= ?1 AND (?2 IS NULL OR model = ?2)";
+
+// ?1 the first day ("" for all), ?2 the model (NULL for all).
+void bind_filter(Statement& query, const ReportFilter& filter) {
+  query.bind(1, filter.since ? detail::format_utc_time(*filter.since).substr(0, 10) : "");
+  if (filter.model) query.bind(2, *filter.model);
+}
+
 // Adds `micros` of `currency` to `amounts`, kept in currency order.
 void add_money(std::vector<Money>& amounts, const std::string& currency, std::int64_t micros) {
   auto at = std::lower_bound(amounts.begin(), amounts.end(), currency,
@@ -92,6 +105,36 @@ void write_column(detail::JsonWriter& json, const Statement& row, int column) {
   }
 }
 
+// Every row of `sql` as one JSON object per call of `line`, its columns as keys.
+LedgerError export_query(detail::Database& db, std::string_view sql,
+                         const std::function<void(std::string_view line)>& line) {
+  Statement query;
+  if (LedgerError e = db.prepare(sql, query)) return e;
+  detail::JsonWriter json;
+  for (int rc = query.step(); rc != SQLITE_DONE; rc = query.step()) {
+    if (rc != SQLITE_ROW) return db.error(rc, "exporting rows");
+    json.begin_object();
+    for (int column = 0; column < query.column_count(); ++column) write_column(json, query, column);
+    json.end_object();
+    line(json.take());
+  }
+  return {};
+}
+
+// The uploads of report(): remembered, and of those still valid now.
+LedgerError count_uploads(detail::LedgerState& d, const ReportFilter& filter,
+                          LedgerReport& report) {
+  Statement query;
+  if (LedgerError e = d.db.prepare(kUploadCountSql, query)) return e;
+  bind_filter(query, filter);
+  query.bind(3, detail::format_utc_time(d.now()));
+  const int rc = query.step();
+  if (rc != SQLITE_ROW) return d.db.error(rc, "counting uploads");
+  report.uploads = count(query, 0);
+  report.valid_uploads = count(query, 1);
+  return {};
+}
+
 }  // namespace
 
 LedgerReport Ledger::report(const ReportFilter& filter) {
@@ -99,8 +142,7 @@ LedgerReport Ledger::report(const ReportFilter& filter) {
   Statement query;
   if ((report.error = state_->db.prepare(kReportSql, query))) return report;
   const ResetOnExit reset(query);
-  query.bind(1, filter.since ? detail::format_utc_time(*filter.since).substr(0, 10) : "");
-  if (filter.model) query.bind(2, *filter.model);
+  bind_filter(query, filter);
   for (int rc = query.step(); rc != SQLITE_DONE; rc = query.step()) {
     if (rc != SQLITE_ROW) {
       report.error = state_->db.error(rc, "reading the report");
@@ -116,21 +158,16 @@ LedgerReport Ledger::report(const ReportFilter& filter) {
     add_group(report.rows.back(), query);
   }
   for (const LedgerReportRow& row : report.rows) add_counts(report.total, row);
+  report.error = count_uploads(*state_, filter, report);
   return report;
 }
 
 LedgerError Ledger::export_rows(const std::function<void(std::string_view line)>& line) {
-  Statement query;
-  if (LedgerError e = state_->db.prepare(kExportSql, query)) return e;
-  detail::JsonWriter json;
-  for (int rc = query.step(); rc != SQLITE_DONE; rc = query.step()) {
-    if (rc != SQLITE_ROW) return state_->db.error(rc, "exporting rows");
-    json.begin_object();
-    for (int column = 0; column < query.column_count(); ++column) write_column(json, query, column);
-    json.end_object();
-    line(json.take());
-  }
-  return {};
+  return export_query(state_->db, kExportSql, line);
+}
+
+LedgerError Ledger::export_uploads(const std::function<void(std::string_view line)>& line) {
+  return export_query(state_->db, kExportUploadsSql, line);
 }
 
 
@@ -189,6 +226,10 @@ std::string report_to_json(const LedgerReport& report, const ReportFilter& filte
   json.end_array();
   json.key("total").begin_object();
   write_counts(json, report.total);
+  json.end_object();
+  json.key("uploads").begin_object();
+  json.key("remembered").number(report.uploads);
+  json.key("valid").number(report.valid_uploads);
   json.end_object();
   json.end_object();
   return json.take();

@@ -79,6 +79,22 @@ ALTER TABLE calls ADD COLUMN raw_status INTEGER;
 ALTER TABLE calls ADD COLUMN raw_content_type TEXT;
 ALTER TABLE calls ADD COLUMN raw_body BLOB;
 )sql",
+    // Version 3: temporary uploads of local files, whose URLs a later run may use again while
+    // they are valid.
+    R"sql(
+CREATE TABLE IF NOT EXISTS uploads (
+  id INTEGER PRIMARY KEY,
+  content_hash TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  oss_url TEXT NOT NULL,
+  uploaded_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (content_hash, size, model, scope);
+)sql",
 };
 
 constexpr std::string_view kSqliteHeader{"SQLite format 3\0", 16};

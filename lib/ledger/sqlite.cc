@@ -198,8 +198,12 @@ Transaction::~Transaction() {
   if (open_) static_cast<void>(db_.exec("ROLLBACK"));
 }
 
-LedgerError Transaction::begin() {
-  if (LedgerError e = db_.exec("BEGIN IMMEDIATE")) return e;
+LedgerError Transaction::begin() { return start("BEGIN IMMEDIATE"); }
+
+LedgerError Transaction::begin_read() { return start("BEGIN DEFERRED"); }
+
+LedgerError Transaction::start(std::string_view sql) {
+  if (LedgerError e = db_.exec(sql)) return e;
   open_ = true;
   return {};
 }

@@ -120,7 +120,7 @@ class Database {
 };
 
 /// BEGIN IMMEDIATE (the write lock at once, so that reading and claiming are one step for all
-/// processes); rolled back on destruction unless committed.
+/// processes), or a read snapshot; rolled back on destruction unless committed.
 class Transaction {
  public:
   /// A transaction on `db`, not begun yet.
@@ -130,10 +130,14 @@ class Transaction {
   ~Transaction();
   /// BEGIN IMMEDIATE, waiting up to the busy timeout.
   LedgerError begin();
+  /// BEGIN DEFERRED: the statements until the end read one snapshot, without the write lock
+  /// (in WAL mode no writer waits for it).
+  LedgerError begin_read();
   /// COMMIT.
   LedgerError commit();
 
  private:
+  LedgerError start(std::string_view sql);
   Database& db_;
   bool open_ = false;
 };

@@ -43,6 +43,10 @@ void print_table(const LedgerReport& report, std::ostream& out) {
   for (const LedgerReportRow& row : report.rows) add(row.day, row.model, row);
   add("total", "", report.total);
   out << table.flush();
+  if (report.uploads > 0) {
+    out << "uploads: " << report.uploads << " remembered, " << report.valid_uploads
+        << " still valid\n";
+  }
 }
 
 ReportFilter filter_of(const LedgerCommandOptions& options) {
@@ -76,8 +80,9 @@ int run_ledger_export(const LedgerCommandOptions& options, Streams io) {
   bool missing = false;
   std::optional<Ledger> ledger = open_for_reading(options, io, missing);
   if (!ledger) return missing ? kExitOk : kExitUsage;
-  const LedgerError error =
-      ledger->export_rows([&io](std::string_view line) { io.out << line << '\n'; });
+  const auto write = [&io](std::string_view line) { io.out << line << '\n'; };
+  const LedgerError error = options.uploads ? ledger->export_uploads(write)
+                                            : ledger->export_rows(write);
   if (error) {
     io.err << "facegate: " << error.message << '\n';
     return kExitUsage;
@@ -100,8 +105,10 @@ CLI::App* add_ledger_command(CLI::App& app, int& exit_code) {
         return parse_utc_day(text) ? std::string() : "not a date in the form YYYY-MM-DD";
       });
   ledger->add_option("--model", options->model, "Only this model")->type_name("MODEL");
-  auto* exported = ledger->add_subcommand("export", "Every call row as JSON Lines");
+  auto* exported = ledger->add_subcommand("export", "Every call row (or upload row) as JSON Lines");
   exported->fallthrough();  // `facegate ledger export --ledger FILE` works too
+  exported->add_flag("--uploads", options->uploads,
+                     "The temporary uploads remembered instead of the calls");
   ledger->callback([options, exported, &exit_code] {
     const Streams io{std::cin, std::cout, std::cerr};
     exit_code = exported->parsed() ? run_ledger_export(*options, io)
