@@ -11,7 +11,7 @@
 #include <random>
 #include <set>
 
-#include "detect/post_options.hpp"
+#include "detect/service_request.hpp"
 #include "detect/rate_limiter.hpp"
 #include "detect/retry.hpp"
 #include "facegate/detect.hpp"
@@ -69,7 +69,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     Lane* lane = nullptr;
     State* state = nullptr;  // alive while the job runs: its transfer callback owns the state
 
-    detail::PostHandle handle;
+    detail::RequestHandle handle;
 
     std::string answer;  // the body of the current attempt's answer
     std::size_t answer_cap = 0;
@@ -312,12 +312,8 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     for (const auto& header : job.request.headers) {
       header_lines.push_back(header.name + ": " + header.value);
     }
-    FetchOptions transfer;
-    transfer.connect_timeout = options.connect_timeout;
-    transfer.use_environment_proxy = options.use_environment_proxy;
-    transfer.ca_file = options.ca_file;
-    transfer.user_agent = options.user_agent;
-    detail::DetectPost post;
+    const FetchOptions transfer = detail::service_transfer_options(options);
+    detail::ServiceRequest post;
     post.url = &job.request.url;
     post.header_lines = header_lines;
     post.body = &job.request.body;
@@ -326,7 +322,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
     post.write_data = &job;
     post.before_request = on_prerequest;
     post.before_request_data = &job;
-    return detail::open_detect_post(job.handle, transfer, post);
+    return detail::open_service_request(job.handle, transfer, post);
   }
 
   /// Called by libcurl when a connection is ready, before the request is written on it. A

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "facegate/detect.hpp"
+#include "detect/service_request.hpp"
 #include "output/json_writer.hpp"
 
 namespace facegate {
@@ -23,11 +24,6 @@ std::string request_body(const ModelRules& model, std::string_view image_url,
   }
   json.end_object();
   return json.take();
-}
-
-std::string authorization_text(bool has_api_key) {
-  if (!has_api_key) return "Bearer <no API key: set DASHSCOPE_API_KEY>";
-  return "Bearer " + std::string(ApiKey::kRedacted);
 }
 
 }  // namespace
@@ -64,7 +60,7 @@ DetectRequest build_detect_request(const ModelRules& model, std::string_view bas
 
 std::string render_dry_run(const DetectRequest& request, bool has_api_key) {
   std::string text = request.method + " " + request.url + "\n";
-  text += "Authorization: " + authorization_text(has_api_key) + "\n";
+  text += "Authorization: " + detail::redacted_authorization(has_api_key) + "\n";
   for (const auto& header : request.headers) text += header.name + ": " + header.value + "\n";
   text += "\n" + request.body + "\n";
   return text;
@@ -76,7 +72,7 @@ std::string dry_run_json(const DetectRequest& request, bool has_api_key) {
   json.key("method").string(request.method);
   json.key("url").string(request.url);
   json.key("headers").begin_object();
-  json.key("Authorization").string(authorization_text(has_api_key));
+  json.key("Authorization").string(detail::redacted_authorization(has_api_key));
   for (const auto& header : request.headers) json.key(header.name).string(header.value);
   json.end_object();
   json.key("body").raw(request.body);
@@ -84,4 +80,12 @@ std::string dry_run_json(const DetectRequest& request, bool has_api_key) {
   return json.take();
 }
 
+namespace detail {
+
+std::string redacted_authorization(bool has_api_key) {
+  if (!has_api_key) return "Bearer <no API key: set DASHSCOPE_API_KEY>";
+  return "Bearer " + std::string(ApiKey::kRedacted);
+}
+
+}  // namespace detail
 }  // namespace facegate

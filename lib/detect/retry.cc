@@ -88,13 +88,16 @@ RetryDecision decide_retry(const DetectResult& result, std::uint32_t attempts,
   if (attempts >= options.max_attempts) {
     return stop("gave up after " + std::to_string(attempts) + " attempts");
   }
-  if (retry_after) {
-    const seconds clamped = std::clamp(*retry_after, seconds{0}, options.max_retry_after);
-    return {true, clamped, "Retry-After " + std::to_string(retry_after->count()) + " s"};
-  }
-  const auto ceiling = static_cast<std::uint64_t>(backoff_ceiling(attempts, options).count());
-  const auto delay = milliseconds{static_cast<milliseconds::rep>(random % (ceiling + 1))};
+  const milliseconds delay = retry_delay(attempts, retry_after, options, random);
+  if (retry_after) return {true, delay, "Retry-After " + std::to_string(retry_after->count()) + " s"};
   return {true, delay, "backoff"};
+}
+
+milliseconds retry_delay(std::uint32_t attempts, std::optional<seconds> retry_after,
+                         const DetectOptions& options, std::uint64_t random) {
+  if (retry_after) return std::clamp(*retry_after, seconds{0}, options.max_retry_after);
+  const auto ceiling = static_cast<std::uint64_t>(backoff_ceiling(attempts, options).count());
+  return milliseconds{static_cast<milliseconds::rep>(random % (ceiling + 1))};
 }
 
 }  // namespace facegate::detail

@@ -36,4 +36,10 @@ RetryDecision decide_retry(const DetectResult& result, std::uint32_t attempts,
                            std::optional<std::chrono::seconds> retry_after,
                            const DetectOptions& options, std::uint64_t random);
 
+/// The wait before retry number `attempts` (1-based) of decide_retry: `retry_after` clamped to
+/// [0, options.max_retry_after] when given, else full jitter. Also paces the upload's retries.
+std::chrono::milliseconds retry_delay(std::uint32_t attempts,
+                                      std::optional<std::chrono::seconds> retry_after,
+                                      const DetectOptions& options, std::uint64_t random);
+
 }  // namespace facegate::detail

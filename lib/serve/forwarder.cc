@@ -9,7 +9,7 @@
 #include <deque>
 #include <map>
 
-#include "detect/post_options.hpp"
+#include "detect/service_request.hpp"
 #include "detect/rate_limiter.hpp"
 #include "facegate/fetch.hpp"
 #include "net/loop.hpp"
@@ -41,7 +41,7 @@ struct Forwarder::Loop {
     Lane* lane = nullptr;
     Loop* loop = nullptr;
     Clock::time_point deadline;
-    PostHandle handle;
+    RequestHandle handle;
     std::optional<std::size_t> ticket;
     std::uint32_t writes = 0;
     bool too_large = false;
@@ -154,7 +154,7 @@ struct Forwarder::Loop {
     FetchOptions transfer;
     transfer.connect_timeout = options.connect_timeout;
     transfer.ca_file = options.ca_file;
-    DetectPost post;
+    ServiceRequest post;
     post.url = &job.call.url;
     post.header_lines = job.call.headers;
     post.body = &job.call.body;
@@ -163,7 +163,7 @@ struct Forwarder::Loop {
     post.write_data = &job;
     post.before_request = before_request;
     post.before_request_data = &job;
-    return open_detect_post(job.handle, transfer, post);
+    return open_service_request(job.handle, transfer, post);
   }
 
   static size_t collect_body(char* data, size_t size, size_t count, void* user) {
