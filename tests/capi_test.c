@@ -128,7 +128,7 @@ static void test_rules(void) {
 typedef struct records {
   int count;
   int in_order;
-  char json[16][1024];
+  char json[16][4096];
   int decision[16];
 } records;
 
@@ -197,6 +197,32 @@ static void test_checker_offline(void) {
   CHECK(facegate_checker_submit_path(checker, example(files[0]), NULL, NULL) ==
         FACEGATE_ERR_CANCELLED);
   facegate_checker_destroy(checker);
+}
+
+/* A dry run shows the upload of a local pass; with upload off, there is none. */
+static void test_checker_dry_run_upload(void) {
+  static records seen;
+  int upload;
+  for (upload = 1; upload >= 0; --upload) {
+    facegate_options* options = facegate_options_create();
+    facegate_checker* checker = NULL;
+    memset(&seen, 0, sizeof seen);
+    CHECK(facegate_options_set_model(options, "wan2.2-s2v-detect") == FACEGATE_OK);
+    CHECK(facegate_options_set_remote(options, FACEGATE_DRY_RUN) == FACEGATE_OK);
+    CHECK(facegate_options_set_base_url(options, "http://127.0.0.1:9/api/v1") == FACEGATE_OK);
+    CHECK(facegate_options_set_upload(options, upload) == FACEGATE_OK);
+    CHECK(facegate_checker_create(options, on_record, &seen, &checker) == FACEGATE_OK);
+    facegate_options_destroy(options);
+    if (checker == NULL) return;
+    CHECK(facegate_checker_submit_path(checker, example("portrait-640x800.jpg"), NULL, NULL) ==
+          FACEGATE_OK);
+    CHECK(facegate_checker_finish(checker) == FACEGATE_OK);
+    CHECK(seen.count == 1);
+    CHECK((strstr(seen.json[0], "\"policy_request\":{\"method\":\"GET\",\"url\":"
+                                "\"http://127.0.0.1:9/api/v1/uploads?action=getPolicy&model="
+                                "wan2.2-s2v-detect\"") != NULL) == upload);
+    facegate_checker_destroy(checker);
+  }
 }
 
 static void test_checker_probe_only(void) {
@@ -283,6 +309,7 @@ int main(int argc, char** argv) {
   test_probe_url();
   test_rules();
   test_checker_offline();
+  test_checker_dry_run_upload();
   test_checker_probe_only();
   test_bad_arguments();
   if (failures != 0) {

@@ -694,12 +694,13 @@ TEST_CASE("the detector's base URL must be http(s); each reason a call was not s
                             "DASHSCOPE_HTTP_BASE_URL=ftp://127.0.0.1/api/v1"});
   CHECK(from_env.exit_code == 2);
 
-  // Online with three local files: three records say not_sent, stderr says why once.
-  const Run local = run({"check", "--no-ledger", "--model", "wan2.2-s2v-detect", "--base-url",
-                         "http://127.0.0.1:9/api/v1", portrait, portrait, portrait},
+  // Online with three local files and --no-upload: three records say not_sent, stderr says
+  // why once.
+  const Run local = run({"check", "--no-ledger", "--no-upload", "--model", "wan2.2-s2v-detect",
+                         "--base-url", "http://127.0.0.1:9/api/v1", portrait, portrait, portrait},
                         {}, {"DASHSCOPE_API_KEY=sk-facegate-base-url-1"});
   CHECK(local.lines().size() == 4);  // the table's header and three rows
-  const std::string notice = "facegate: a detector call was not sent: a local file cannot be sent";
+  const std::string notice = "facegate: a detector call was not sent: a local file is not uploaded";
   const std::size_t first = local.err.find(notice);
   CHECK(first != std::string::npos);
   CHECK(local.err.find(notice, first + 1) == std::string::npos);

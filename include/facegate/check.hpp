@@ -38,6 +38,7 @@
 #include "facegate/ledger.hpp"
 #include "facegate/probe.hpp"
 #include "facegate/rules.hpp"
+#include "facegate/upload.hpp"
 #include "facegate/walk.hpp"
 
 FACEGATE_PUBLIC_BEGIN
@@ -87,6 +88,11 @@ struct CheckRecord {
   std::optional<Verdict> verdict;      ///< set when the input was judged
   std::optional<DetectResult> remote;  ///< the remote call, or why none was made
   std::optional<DetectRequest> dry_run;  ///< dry-run mode: the request that would be sent
+  /// Dry-run mode, a local file that passed: the upload that would come before the request.
+  std::optional<UploadPlan> dry_run_upload;
+  /// Online, a local file that passed (CheckerOptions::upload): how it got its oss:// URL, or
+  /// why it got none (then `remote` is not_sent and says so).
+  std::optional<UploadFacts> upload;
   bool dry_run_has_key = false;  ///< dry-run mode: a key is set (shown as sk-***, never itself)
   /// CheckerOptions::deep: the whole image was decoded after its header passed (local files
   /// and memory; URLs with CheckerOptions::deep_urls). Its outcome is also a finding when not ok: image.corrupt (warn; strict:
@@ -145,6 +151,10 @@ struct CheckSummary {
   std::uint64_t possibly_billed = 0;    ///< requests whose billing is unknown
   std::uint64_t reused = 0;             ///< answers taken from the ledger, not paid again
   std::uint64_t budget_exhausted = 0;   ///< passes not sent: --budget or --max-calls reached
+  std::uint64_t uploads = 0;            ///< local files uploaded in this run
+  std::uint64_t uploads_reused = 0;     ///< local files sent by an earlier upload's oss:// URL
+  std::uint64_t upload_failures = 0;    ///< local files whose upload failed (not called)
+  std::uint64_t upload_bytes = 0;       ///< file bytes posted, retries included
   std::vector<Money> cost;              ///< billed x price, per currency
   bool online = false;                  ///< a detector client was set up
 };
@@ -203,6 +213,16 @@ struct CheckerOptions {
   ApiKey key;
   /// The detector client's pacing and retries.
   DetectOptions detect;
+  /// Local files (paths) that pass are uploaded to the vendor's temporary storage and checked
+  /// by their oss:// URL, in online mode (dry run: the upload is shown, not made; docs in the
+  /// README, "Local files"). A rejected file is never uploaded. With a ledger, a file's upload
+  /// is remembered (its size, time and SHA-256, the model, the account) and its URL reused
+  /// while it is valid for upload_reuse_margin more; a completed answer for the same bytes is
+  /// reused before anything is uploaded. False: a local pass is recorded not_sent.
+  bool upload = true;
+  /// How long an earlier upload's oss:// URL must still be valid to be reused (kOssUrlLifetime
+  /// from its upload): the call may wait in the rate limiter, and the service must still find it.
+  std::chrono::seconds upload_reuse_margin{3600};
   /// The ledger of remote calls (online mode; docs in the README, "The ledger"): each call is
   /// claimed there before it is sent and completed after, and a completed answer for the same
   /// image, model and parameters is reused instead of paid again. nullopt: no ledger.

@@ -192,6 +192,10 @@ FACEGATE_API int facegate_options_set_base_url(facegate_options* options, const 
 /// The ledger of remote calls (online mode: answers are reused, never paid twice); NULL: none.
 FACEGATE_API int facegate_options_set_ledger(facegate_options* options, const char* path);
 
+/// 1 (the default): online, local files that pass are uploaded to the vendor's temporary
+/// storage and checked by their oss:// URL; 0: a local pass is recorded not_sent.
+FACEGATE_API int facegate_options_set_upload(facegate_options* options, int upload);
+
 /// 1: URL inputs and the detector may be on loopback addresses (tests, local servers).
 FACEGATE_API int facegate_options_set_allow_loopback(facegate_options* options, int allow);
 
@@ -263,6 +267,10 @@ typedef struct facegate_summary {
   uint64_t reused;             ///< answers taken from the ledger
   uint64_t budget_exhausted;   ///< passes not sent: the budget was reached
   int online;                  ///< 1 when a detector client was set up
+  uint64_t uploads;            ///< local files uploaded in this run
+  uint64_t uploads_reused;     ///< local files sent by an earlier upload's oss:// URL
+  uint64_t upload_failures;    ///< local files whose upload failed (not called)
+  uint64_t upload_bytes;       ///< file bytes posted, retries included
 } facegate_summary;
 
 /// Makes a checker from `options` (copied; the default model must exist, online mode needs a

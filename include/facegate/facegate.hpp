@@ -8,3 +8,4 @@
 #include "facegate/ledger.hpp"
 #include "facegate/probe.hpp"
 #include "facegate/rules.hpp"
+#include "facegate/upload.hpp"

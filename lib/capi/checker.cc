@@ -169,6 +169,10 @@ int facegate_options_set_allow_loopback(facegate_options* options, int allow) {
   });
 }
 
+int facegate_options_set_upload(facegate_options* options, int upload) {
+  return set_flag(options, &CheckerOptions::upload, upload);
+}
+
 int facegate_options_set_deep(facegate_options* options, int deep) {
   return set_flag(options, &CheckerOptions::deep, deep);
 }
@@ -261,7 +265,8 @@ int facegate_checker_summary(const facegate_checker* checker, facegate_summary* 
                             s.bytes_transferred, s.calls_avoided,
                             static_cast<uint64_t>(s.rate_time_avoided.count()), s.remote_calls,
                             s.remote_passed, s.billed, s.possibly_billed, s.reused,
-                            s.budget_exhausted, s.online};
+                            s.budget_exhausted, s.online,         s.uploads,
+                            s.uploads_reused,   s.upload_failures, s.upload_bytes};
     return capi_ok();
   });
 }

@@ -17,6 +17,8 @@
 #include "facegate/check.hpp"
 #include "net/header_fetch.hpp"
 #include "net/loop.hpp"
+#include "upload/policy.hpp"
+#include "upload/uploader.hpp"
 
 namespace facegate {
 namespace {
@@ -29,6 +31,7 @@ struct Job {
   const ModelRules* model = nullptr;  // null in probe-only mode
   std::vector<Parameter> parameters;  // what the request would send
   std::vector<Parameter> judged;      // what evaluate() sees: those, and any the model lacks
+  std::optional<ImageIdentity> file;  // a local pass to upload: its identity (online mode)
   CheckRecord record;
 };
 
@@ -134,6 +137,7 @@ CheckInput CheckInput::from_failure(std::string source, Error why) {
 bool CheckRecord::passed() const noexcept {
   if (!verdict) return probe.ok();
   if (verdict->decision != Decision::pass) return false;
+  if (upload && upload->outcome == UploadOutcome::failed) return false;
   return !remote || remote->passed || remote->outcome == DetectOutcome::not_sent;
 }
 
@@ -183,7 +187,8 @@ struct Checker::State {
   void dispatch(Job job);
   void run_local();
   void post_local(std::function<void()> task);
-  void check_local(Job& job);
+  bool check_local(Job& job);
+  bool uploads(const Job& job) const;
   void deep_check(Job& job);
   void run_network();
   void judge(Job& job, SourceKind kind) const;
@@ -325,7 +330,14 @@ void Checker::State::deep_check(Job& job) {
   add_deep_finding(*record.verdict, *record.deep, options.strict);
 }
 
-void Checker::State::check_local(Job& job) {
+// A local file that passed goes to the network side to be uploaded (online, dry run).
+bool Checker::State::uploads(const Job& job) const {
+  return options.upload && options.remote != RemoteMode::offline &&
+         job.input.kind == CheckInput::Kind::path;
+}
+
+// Probes and judges a local input; false when it went on to the network side for its upload.
+bool Checker::State::check_local(Job& job) {
   CheckRecord& record = job.record;
   SourceKind kind = SourceKind::local_file;
   switch (job.input.kind) {
@@ -345,10 +357,31 @@ void Checker::State::check_local(Job& job) {
   }
   judge(job, kind);
   deep_check(job);
-  if (record.verdict && record.verdict->decision == Decision::pass &&
-      options.remote != RemoteMode::offline) {
-    record.remote = not_sent("a local file cannot be sent: the service fetches only public URLs");
+  if (!record.verdict || record.verdict->decision != Decision::pass ||
+      options.remote == RemoteMode::offline) {
+    return true;
   }
+  if (!uploads(job)) {
+    record.remote = not_sent(job.input.kind == CheckInput::Kind::memory
+                                 ? "bytes in memory are not uploaded: the service fetches only public URLs"
+                                 : "a local file is not uploaded (upload is off): the service "
+                                   "fetches only URLs");
+    return true;
+  }
+  if (options.remote == RemoteMode::online) {
+    Error error;
+    job.file = identify_local_file(job.input.source, &error);
+    if (!job.file) {
+      record.remote = not_sent("the file cannot be uploaded: " + error.message);
+      return true;
+    }
+  }
+  {
+    std::lock_guard lock(net_mutex);
+    net_jobs.push_back(std::move(job));
+  }
+  wake_network();
+  return false;
 }
 
 void Checker::State::post_local(std::function<void()> task) {
@@ -389,8 +422,8 @@ void Checker::State::run_local() {
     for (Job& job : batch) {
       if (cancelled) {
         job.record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
-      } else {
-        check_local(job);
+      } else if (!check_local(job)) {
+        continue;  // the network side delivers it
       }
       deliver(std::move(job.record));
     }
@@ -405,6 +438,7 @@ namespace {
 // What the network thread holds for each of its open inputs.
 struct RemoteInput {
   Job job;
+  std::string image_url;             // the URL the detect call sends (a URL input's, or oss://)
   bool calling = false;              // a detector call was submitted
   std::optional<std::int64_t> row;   // its claim in the ledger
   std::optional<BeginCall> begin;    // the ledger's answer when the call was about to go out
@@ -473,6 +507,9 @@ class Checker::State::NetworkSide {
   void downloaded(std::uint64_t sequence, ProbeResult facts, std::vector<std::byte> body);
   void deep_decoded(std::uint64_t sequence, DeepResult result);
   void record_deep(std::uint64_t sequence, DeepResult result);
+  void start_upload(std::uint64_t sequence);
+  bool reuse_before_upload(std::uint64_t sequence);
+  void uploaded(std::uint64_t sequence, UploadFacts facts);
   void request_call(std::uint64_t sequence);
   bool claim(std::uint64_t sequence);
   void settle_from_ledger(std::uint64_t sequence, BeginCall begin);
@@ -484,6 +521,8 @@ class Checker::State::NetworkSide {
   Checker::State& state_;
   std::optional<NetworkLoop> loop_;  // reset when the grace period ends
   std::optional<DetectClient> client_;
+  std::optional<detail::Uploader> uploader_;
+  std::string upload_scope_;  // the account and region an upload's oss:// URL is valid for
   std::optional<Ledger> ledger_;
   Spend spend_{state_.options};
   std::unordered_map<std::uint64_t, RemoteInput> open_;
@@ -499,6 +538,9 @@ void Checker::State::NetworkSide::run() {
   if (options.remote == RemoteMode::online) {
     client_.emplace(*loop_, options.key, options.detect);
     ledger_ = std::move(state_.ledger);
+    uploader_.emplace(loop_->transfers(), options.key, options.detect, client_->base_url(),
+                      options.ledger_options.clock);
+    upload_scope_ = detail::upload_scope(options.key, client_->base_url());
   } else if (options.remote == RemoteMode::dry_run) {
     client_.emplace(*loop_, ApiKey{}, options.detect);  // builds requests only
   }
@@ -549,9 +591,11 @@ void Checker::State::NetworkSide::start(Job job) {
     return;
   }
   const std::string url = job.input.source;
+  const bool local = job.input.kind == CheckInput::Kind::path;
   RemoteInput input;
   input.job = std::move(job);
   open_.emplace(sequence, std::move(input));
+  if (local) return start_upload(sequence);
   probe_url_async(*loop_, url, state_.options.fetch, [this, sequence](ProbeResult result) {
     fetched(sequence, std::move(result));
   });
@@ -648,13 +692,101 @@ void Checker::State::NetworkSide::judged(std::uint64_t sequence) {
   Job& job = it->second.job;
   const bool pass = job.record.verdict && job.record.verdict->decision == Decision::pass;
   if (!pass || !client_) return finish(sequence);
+  it->second.image_url = normalize_url(job.input.source);
   if (state_.options.remote == RemoteMode::dry_run) {
-    job.record.dry_run =
-        client_->request_for(*job.model, normalize_url(job.input.source), job.parameters);
+    job.record.dry_run = client_->request_for(*job.model, it->second.image_url, job.parameters);
     job.record.dry_run_has_key = !state_.options.key.empty();
     return finish(sequence);
   }
   it->second.price = spend_.price_of(*job.model);
+  request_call(sequence);
+}
+
+// A local file that passed: shown in a dry run; else answered from the ledger, sent by an
+// earlier upload's URL, or uploaded, then called like a URL.
+void Checker::State::NetworkSide::start_upload(std::uint64_t sequence) {
+  RemoteInput& open = open_.at(sequence);
+  Job& job = open.job;
+  if (state_.options.remote == RemoteMode::dry_run) {
+    UploadPlan plan;
+    plan.policy_url = detail::policy_url(client_->base_url(), job.model->name);
+    plan.path = job.input.source;
+    plan.bytes = job.record.probe.file_size.value_or(0);
+    plan.object_name = detail::upload_object_name(job.input.source, "{sha256}");
+    job.record.dry_run = client_->request_for(*job.model, plan.oss_url(), job.parameters);
+    job.record.dry_run_upload = std::move(plan);
+    job.record.dry_run_has_key = !state_.options.key.empty();
+    return finish(sequence);
+  }
+  open.price = spend_.price_of(*job.model);
+  // Over the budget, the call would not go out: the upload would be for nothing.
+  if (std::string refusal = spend_.refusal(open.price); !refusal.empty()) {
+    job.record.remote = not_sent(std::move(refusal));
+    job.record.remote->outcome = DetectOutcome::budget_exhausted;
+    return finish(sequence);
+  }
+  if (reuse_before_upload(sequence)) return;
+  detail::UploadTask task;
+  task.model = job.model->name;
+  task.path = job.input.source;
+  task.size = job.file->content_length.value_or(0);
+  task.sha256 = job.file->content_hash;
+  uploader_->submit(std::move(task), [this, sequence](UploadFacts facts) {
+    uploaded(sequence, std::move(facts));
+  });
+}
+
+// The ledger first: a completed answer for these bytes (nothing to upload), an earlier call
+// that may have been billed (nothing to send), or an upload still valid. True when settled or
+// sent without a new upload.
+bool Checker::State::NetworkSide::reuse_before_upload(std::uint64_t sequence) {
+  if (!ledger_) return false;
+  RemoteInput& open = open_.at(sequence);
+  const Job& job = open.job;
+  CallKey key{job.model->name, job.parameters, *job.file};
+  if (std::optional<BeginCall> earlier = ledger_->reuse_call(key, state_.options.reuse)) {
+    settle_from_ledger(sequence, std::move(*earlier));
+    return true;
+  }
+  const UploadKey upload_key{job.file->content_hash, job.file->content_length.value_or(0),
+                             job.model->name, upload_scope_};
+  std::optional<StoredUpload> stored =
+      ledger_->find_upload(upload_key, state_.options.upload_reuse_margin);
+  if (!stored) return false;
+  UploadFacts facts;
+  facts.outcome = UploadOutcome::reused;
+  facts.oss_url = stored->oss_url;
+  facts.expires_at = stored->expires_at;
+  open.image_url = stored->oss_url;
+  open.job.record.upload = std::move(facts);
+  request_call(sequence);
+  return true;
+}
+
+void Checker::State::NetworkSide::uploaded(std::uint64_t sequence, UploadFacts facts) {
+  const auto it = open_.find(sequence);
+  if (it == open_.end()) return;  // abandoned
+  RemoteInput& open = it->second;
+  CheckRecord& record = open.job.record;
+  if (facts.outcome == UploadOutcome::failed) {
+    record.remote = not_sent("not sent: the upload failed: " + facts.error);
+    record.upload = std::move(facts);
+    return finish(sequence);
+  }
+  open.image_url = facts.oss_url;
+  if (ledger_) {
+    StoredUpload stored;
+    stored.oss_url = facts.oss_url;
+    stored.expires_at = *facts.expires_at;
+    stored.uploaded_at = stored.expires_at - kOssUrlLifetime;
+    stored.bytes = open.job.file->content_length.value_or(0);
+    const UploadKey key{open.job.file->content_hash, stored.bytes, open.job.model->name,
+                        upload_scope_};
+    if (const LedgerError error = ledger_->record_upload(key, stored)) {
+      facts.error = "not remembered: " + error.message;
+    }
+  }
+  record.upload = std::move(facts);
   request_call(sequence);
 }
 
@@ -681,7 +813,7 @@ void Checker::State::NetworkSide::request_call(std::uint64_t sequence) {
   SendGate gate;
   if (ledger_) gate = [this, sequence] { return claim(sequence); };
   // The URL the fetch used (normalize_url), not a re-encoding of raw bytes by the JSON writer.
-  client_->submit(*open.job.model, normalize_url(open.job.input.source), open.job.parameters,
+  client_->submit(*open.job.model, open.image_url, open.job.parameters,
                   [this, sequence](DetectResult r) { called(sequence, std::move(r)); },
                   std::move(gate));
 }
@@ -695,7 +827,7 @@ bool Checker::State::NetworkSide::claim(std::uint64_t sequence) {
   CallKey key;
   key.model = job.model->name;
   key.parameters = job.parameters;
-  key.image = identify_url(job.input.source, job.record.probe);
+  key.image = job.file ? *job.file : identify_url(job.input.source, job.record.probe);
   open.begin = ledger_->begin_call(key, state_.options.reuse, open.price ? &*open.price : nullptr);
   if (open.begin->outcome != BeginOutcome::claimed) return false;
   open.row = open.begin->row;
@@ -765,6 +897,7 @@ void Checker::State::NetworkSide::finish(std::uint64_t sequence) {
 void Checker::State::NetworkSide::begin_cancel() {
   grace_end_ = Clock::now() + state_.options.grace;
   if (client_) client_->cancel_pending();
+  if (uploader_) uploader_->cancel_pending();
 }
 
 // The grace period is over: what is still open is recorded as it stands. A call on the wire
@@ -789,6 +922,7 @@ void Checker::State::NetworkSide::abandon_all() {
   }
   open_.clear();
   client_.reset();
+  uploader_.reset();
   {
     std::lock_guard lock(state_.net_mutex);
     state_.net_loop = nullptr;

@@ -74,6 +74,7 @@ void SummaryTally::add(const CheckRecord& record, const RuleSet& rules) {
       }
       break;
   }
+  if (record.upload) add_upload(*record.upload);
   if (!record.remote) return;
   const DetectResult& remote = *record.remote;
   if (remote.cached) {
@@ -87,6 +88,16 @@ void SummaryTally::add(const CheckRecord& record, const RuleSet& rules) {
   t.billed += remote.billed;
   t.possibly_billed += remote.billing_uncertain() ? 1 : 0;
   if (model != nullptr) add_price(t.cost, *model, remote.billed);
+}
+
+void SummaryTally::add_upload(const UploadFacts& upload) {
+  CheckSummary& t = totals_;
+  t.upload_bytes += upload.bytes;
+  switch (upload.outcome) {
+    case UploadOutcome::uploaded: ++t.uploads; break;
+    case UploadOutcome::reused: ++t.uploads_reused; break;
+    case UploadOutcome::failed: ++t.upload_failures; break;
+  }
 }
 
 CheckSummary SummaryTally::summary(bool online) const {
@@ -123,6 +134,11 @@ std::string summary_text(const CheckSummary& s, bool probe_only) {
               ", cost: " + (s.billed == 0 ? std::string("0") : detail::money_text(s.cost)) +
               ", possibly billed: " + std::to_string(s.possibly_billed) +
               ", reused from the ledger: " + std::to_string(s.reused) + '\n';
+      if (s.uploads + s.uploads_reused + s.upload_failures > 0) {
+        text += "uploads: " + std::to_string(s.uploads) + " (" + std::to_string(s.upload_bytes) +
+                " bytes), reused from the ledger: " + std::to_string(s.uploads_reused) +
+                ", failed: " + std::to_string(s.upload_failures) + '\n';
+      }
       if (s.budget_exhausted > 0) {
         text += "budget reached: " + std::to_string(s.budget_exhausted) +
                 " passing images were not sent (--budget, --max-calls)\n";

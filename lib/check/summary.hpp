@@ -14,6 +14,8 @@ class SummaryTally {
   CheckSummary summary(bool online) const;
 
  private:
+  void add_upload(const UploadFacts& upload);
+
   CheckSummary totals_;
   std::chrono::microseconds rate_time_avoided_{0};
 };

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "facegate/check.hpp"
+#include "ledger/internal.hpp"
 #include "output/json_writer.hpp"
 
 namespace facegate {
@@ -75,7 +76,20 @@ void write_box(detail::JsonWriter& json, const std::optional<BoundingBox>& box) 
   json.end_array();
 }
 
-void write_remote(detail::JsonWriter& json, const DetectResult& r) {
+void write_upload(detail::JsonWriter& json, const UploadFacts& upload) {
+  json.begin_object();
+  json.key("outcome").string(upload_outcome_name(upload.outcome));
+  json.key("oss_url").optional_string(text_or_null(upload.oss_url));
+  json.key("bytes").number(upload.bytes);
+  json.key("attempts").number(std::uint64_t{upload.attempts});
+  json.key("expires_at").optional_string(
+      upload.expires_at ? std::optional<std::string>(detail::format_utc_time(*upload.expires_at)) : std::nullopt);
+  json.key("error").optional_string(text_or_null(upload.error));
+  json.end_object();
+}
+
+void write_remote(detail::JsonWriter& json, const DetectResult& r,
+                  const std::optional<UploadFacts>& upload) {
   json.begin_object();
   json.key("outcome").string(detect_outcome_name(r.outcome));
   json.key("passed").boolean(r.passed);
@@ -100,6 +114,10 @@ void write_remote(detail::JsonWriter& json, const DetectResult& r) {
       r.http_status > 0 ? std::optional(static_cast<std::uint64_t>(r.http_status)) : std::nullopt);
   json.key("attempts").number(std::uint64_t{r.attempts});
   json.key("detail").optional_string(text_or_null(r.detail));
+  if (upload) {
+    json.key("upload");
+    write_upload(json, *upload);
+  }
   json.end_object();
 }
 
@@ -134,9 +152,13 @@ std::string to_json(const CheckRecord& record) {
   }
   json.key("remote");
   if (record.dry_run) {
-    json.begin_object().key("dry_run").raw(dry_run_json(*record.dry_run, record.dry_run_has_key)).end_object();
+    json.begin_object().key("dry_run").raw(dry_run_json(*record.dry_run, record.dry_run_has_key));
+    if (record.dry_run_upload) {
+      json.key("upload").raw(upload_plan_json(*record.dry_run_upload, record.dry_run_has_key));
+    }
+    json.end_object();
   } else if (record.remote) {
-    write_remote(json, *record.remote);
+    write_remote(json, *record.remote, record.upload);
   } else {
     json.null();
   }

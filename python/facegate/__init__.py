@@ -367,7 +367,8 @@ def _ledger_path(remote: str, ledger: Union[bool, str, "os.PathLike[str]", None]
 def check(inputs: Union[Input, Iterable[Input]], model: str, *,
           parameters: Optional[Mapping[str, str]] = None, ratio: Optional[str] = None,
           remote: str = "offline", key: Optional[str] = None, base_url: Optional[str] = None,
-          ledger: Union[bool, str, "os.PathLike[str]", None] = True, refresh: bool = False,
+          ledger: Union[bool, str, "os.PathLike[str]", None] = True, upload: bool = True,
+          refresh: bool = False,
           retry_ambiguous: bool = False, max_calls: Optional[int] = None,
           rps: Optional[int] = None, rules_file: Optional[str] = None, strict: bool = False,
           deep: bool = False, only_images: bool = False, allow_loopback: bool = False,
@@ -386,7 +387,9 @@ def check(inputs: Union[Input, Iterable[Input]], model: str, *,
     order. ``remote``: "offline" (default: never call the detector), "dry_run" (records carry
     no call; the request that would be sent is not shown) or "online" (calls the detector for
     every pass, with ``key`` or the key load_api_key finds: $DASHSCOPE_API_KEY, then the key
-    file; through the ledger at ``ledger``: True = the default path, False = none).
+    file; through the ledger at ``ledger``: True = the default path, False = none). Online,
+    a local file that passes is uploaded to the vendor's temporary storage and checked by its
+    oss:// URL (the record's remote.upload); ``upload=False`` keeps local files local.
     ``allow_loopback`` / ``allow_private_network`` let URLs on such addresses be fetched (and
     judged as reachable). The other options are the CLI's of the same names."""
     if order not in ("completion", "input"):
@@ -399,7 +402,8 @@ def check(inputs: Union[Input, Iterable[Input]], model: str, *,
         run = _facegate.start_check(
             model=model, parameters=_parameter_pairs(parameters, ratio), remote=remote,
             key=_api_key(remote, key), base_url=base_url or "",
-            ledger=_ledger_path(remote, ledger), refresh=refresh, retry_ambiguous=retry_ambiguous,
+            ledger=_ledger_path(remote, ledger), upload=upload, refresh=refresh,
+            retry_ambiguous=retry_ambiguous,
             max_calls=max_calls, rps=rps,
             rules_file=os.fspath(rules_file) if rules_file is not None else "", strict=strict,
             deep=deep, only_images=only_images, allow_loopback=allow_loopback,

@@ -249,6 +249,7 @@ CheckerOptions checker_options(const py::kwargs& given) {
   options.reuse.refresh = get("refresh").cast<bool>();
   options.max_calls = get("max_calls").cast<std::optional<std::uint64_t>>();
   if (auto ledger = get("ledger").cast<std::optional<std::string>>()) options.ledger = *ledger;
+  options.upload = get("upload").cast<bool>();
   return options;
 }
 

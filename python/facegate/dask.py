@@ -20,7 +20,7 @@ import facegate
 __all__ = ["check", "check_offline"]
 
 # The options of facegate.check that are about the remote call, which the workers never make.
-_REMOTE_OPTIONS = frozenset({"key", "base_url", "ledger", "refresh", "retry_ambiguous",
+_REMOTE_OPTIONS = frozenset({"key", "base_url", "ledger", "upload", "refresh", "retry_ambiguous",
                              "max_calls", "rps", "grace"})
 
 

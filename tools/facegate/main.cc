@@ -91,6 +91,8 @@ void add_check_options(CLI::App& check, cli::RunOptions& options) {
   check.add_flag("--dry-run", options.dry_run,
                  "Print the detector requests that would be sent (key redacted); send none")
       ->excludes(offline);
+  check.add_flag("!--no-upload", checker.upload,
+                 "Keep local files local: a local pass is not uploaded and not called");
   check.add_option("--base-url", checker.detect.base_url,
                    "Detector base URL (default: $DASHSCOPE_HTTP_BASE_URL or the vendor's)");
   check.add_option("--rps", checker.detect.requests_per_second,

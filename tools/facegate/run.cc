@@ -113,6 +113,7 @@ std::vector<std::string> check_cells(const CheckRecord& record) {
     remote = std::string(detect_outcome_name(record.remote->outcome));
     if (!record.remote->code.empty()) remote += " (" + record.remote->code + ")";
   }
+  if (record.upload) remote += ", upload " + std::string(upload_outcome_name(record.upload->outcome));
   return {record.source,
           std::string(decision_name(record.verdict->decision)),
           info.format == Format::unknown ? "-" : std::string(format_name(info.format)),
@@ -143,7 +144,9 @@ class RecordWriter {
     if (record.shown()) {
       all_passed_ = all_passed_ && record.passed();
       if (record.dry_run && !options_.json) {
-        dry_runs_.push_back(render_dry_run(*record.dry_run, record.dry_run_has_key));
+        std::string shown;
+        if (record.dry_run_upload) shown = render_upload_plan(*record.dry_run_upload, record.dry_run_has_key) + "\n";
+        dry_runs_.push_back(shown + render_dry_run(*record.dry_run, record.dry_run_has_key));
       }
     }
     // Rendered only when written: the table takes its rows in the order they are printed.
