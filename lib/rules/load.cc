@@ -2,6 +2,7 @@
 // Every failure names the field as a path ("models[2].pixels.max_long_side") and says why.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -10,6 +11,8 @@
 #include <system_error>
 #include <utility>
 
+#include "detect/region.hpp"
+#include "facegate/detect.hpp"
 #include "facegate/rules.hpp"
 #include "rules/builtin.hpp"
 
@@ -156,6 +159,8 @@ class RulesParser {
   bool read_rule_set(element root, RuleSet& rules);
   bool read_model(element value, const std::string& path, ModelRules& model);
   bool read_urls(element value, const std::string& path, UrlRule& rule);
+  bool read_scheme_list(element value, const std::string& path,
+                        const std::vector<std::string>& schemes, std::vector<std::string>& out);
   bool read_formats(element value, const std::string& path, FormatRule& rule);
   bool read_pixels(element value, const std::string& path, PixelRule& rule);
   bool read_pixel_bound(const Fields& fields, std::string_view key,
@@ -167,6 +172,7 @@ class RulesParser {
   bool read_price(element value, const std::string& path, PriceRule& rule);
   bool read_money(element value, const std::string& path, Money& money);
   bool read_lifecycle(element value, const std::string& path, LifecycleRule& rule);
+  bool read_regions(element value, const std::string& path, RegionRule& rule);
 
   std::optional<RulesError> error_;
 };
@@ -328,7 +334,7 @@ bool RulesParser::read_model(element value, const std::string& path, ModelRules&
   auto fields = open_object(value, path,
                             {"name", "endpoint", "response", "urls", "formats", "pixels",
                              "aspect", "file_size", "parameters", "rate", "price",
-                             "lifecycle"});
+                             "lifecycle", "regions"});
   if (!fields) return false;
   auto name = fields->required("name");
   if (!name || !read_token(*name, fields->path("name"), model.name)) return false;
@@ -386,34 +392,65 @@ bool RulesParser::read_model(element value, const std::string& path, ModelRules&
       return false;
     }
   }
+  if (auto regions = fields->optional("regions")) {
+    if (!read_regions(*regions, fields->path("regions"), model.regions.emplace())) return false;
+  }
   return true;
 }
 
-bool RulesParser::read_urls(element value, const std::string& path, UrlRule& rule) {
-  auto fields = open_object(value, path, {"schemes", "source", "note"});
-  if (!fields) return false;
-  auto schemes = fields->required("schemes");
+// A non-empty list of lower-case URL schemes, none twice; for inferred_schemes, none of the
+// documented `schemes` either.
+bool RulesParser::read_scheme_list(element value, const std::string& path,
+                                   const std::vector<std::string>& schemes,
+                                   std::vector<std::string>& out) {
   array list;
-  if (!schemes || !read_array(*schemes, fields->path("schemes"), list)) return false;
+  if (!read_array(value, path, list)) return false;
   std::size_t index = 0;
   for (element item : list) {
-    const std::string item_path = index_path(fields->path("schemes"), index++);
+    const std::string item_path = index_path(path, index++);
     std::string scheme;
     if (!read_string(item, item_path, scheme)) return false;
     if (!is_scheme(scheme)) {
       return fail(RulesErrorKind::bad_value, item_path,
                   "\"" + scheme + "\" is not a lower-case URL scheme");
     }
-    for (const auto& earlier : rule.schemes) {
-      if (earlier == scheme) {
-        return fail(RulesErrorKind::bad_value, item_path, "\"" + scheme + "\" is listed twice");
-      }
+    const auto listed = [&](const std::vector<std::string>& list_of) {
+      return std::find(list_of.begin(), list_of.end(), scheme) != list_of.end();
+    };
+    if (listed(out)) {
+      return fail(RulesErrorKind::bad_value, item_path, "\"" + scheme + "\" is listed twice");
     }
-    rule.schemes.push_back(std::move(scheme));
+    if (listed(schemes)) {
+      return fail(RulesErrorKind::bad_value, item_path, "\"" + scheme + "\" is in schemes too");
+    }
+    out.push_back(std::move(scheme));
   }
-  if (rule.schemes.empty()) {
-    return fail(RulesErrorKind::bad_value, fields->path("schemes"),
-                "at least one scheme is needed");
+  if (out.empty()) {
+    return fail(RulesErrorKind::bad_value, path, "at least one scheme is needed");
+  }
+  return true;
+}
+
+bool RulesParser::read_urls(element value, const std::string& path, UrlRule& rule) {
+  auto fields =
+      open_object(value, path, {"schemes", "source", "note", "inferred_schemes", "inferred_note"});
+  if (!fields) return false;
+  auto schemes = fields->required("schemes");
+  if (!schemes || !read_scheme_list(*schemes, fields->path("schemes"), {}, rule.schemes)) {
+    return false;
+  }
+  if (auto inferred = fields->optional("inferred_schemes")) {
+    if (!read_scheme_list(*inferred, fields->path("inferred_schemes"), rule.schemes,
+                          rule.inferred_schemes)) {
+      return false;
+    }
+  }
+  if (auto note = fields->optional("inferred_note")) {
+    if (!read_string(*note, fields->path("inferred_note"), rule.inferred_note)) return false;
+    if (rule.inferred_schemes.empty()) {
+      return fail(RulesErrorKind::bad_value, fields->path("inferred_note"),
+                  "a note without inferred_schemes");
+    }
   }
   return read_source(*fields, rule.source, rule.note);
 }
@@ -655,6 +692,34 @@ bool RulesParser::read_lifecycle(element value, const std::string& path, Lifecyc
   if (rule.reference.empty()) {
     return fail(RulesErrorKind::bad_value, fields->path("reference"),
                 "must say where the vendor announced it");
+  }
+  return read_source(*fields, rule.source, rule.note);
+}
+
+bool RulesParser::read_regions(element value, const std::string& path, RegionRule& rule) {
+  auto fields = open_object(value, path, {"offered", "source", "note"});
+  if (!fields) return false;
+  auto offered = fields->required("offered");
+  array list;
+  if (!offered || !read_array(*offered, fields->path("offered"), list)) return false;
+  std::size_t index = 0;
+  for (element item : list) {
+    const std::string item_path = index_path(fields->path("offered"), index++);
+    std::string name;
+    if (!read_string(item, item_path, name)) return false;
+    if (find_region(name) == nullptr) {
+      return fail(RulesErrorKind::bad_value, item_path,
+                  "\"" + name + "\" is not a DashScope region (known: " + detail::region_names() +
+                      ")");
+    }
+    if (std::find(rule.offered.begin(), rule.offered.end(), name) != rule.offered.end()) {
+      return fail(RulesErrorKind::bad_value, item_path, "\"" + name + "\" is listed twice");
+    }
+    rule.offered.push_back(std::move(name));
+  }
+  if (rule.offered.empty()) {
+    return fail(RulesErrorKind::bad_value, fields->path("offered"),
+                "at least one region is needed (omit the group for no rule)");
   }
   return read_source(*fields, rule.source, rule.note);
 }
