@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
@@ -159,8 +160,9 @@ class RulesParser {
   bool read_rule_set(element root, RuleSet& rules);
   bool read_model(element value, const std::string& path, ModelRules& model);
   bool read_urls(element value, const std::string& path, UrlRule& rule);
-  bool read_scheme_list(element value, const std::string& path,
-                        const std::vector<std::string>& schemes, std::vector<std::string>& out);
+  bool read_distinct_strings(element value, const std::string& path, std::string_view what,
+                             const std::function<std::string(const std::string&)>& problem,
+                             std::vector<std::string>& out);
   bool read_formats(element value, const std::string& path, FormatRule& rule);
   bool read_pixels(element value, const std::string& path, PixelRule& rule);
   bool read_pixel_bound(const Fields& fields, std::string_view key,
@@ -398,35 +400,27 @@ bool RulesParser::read_model(element value, const std::string& path, ModelRules&
   return true;
 }
 
-// A non-empty list of lower-case URL schemes, none twice; for inferred_schemes, none of the
-// documented `schemes` either.
-bool RulesParser::read_scheme_list(element value, const std::string& path,
-                                   const std::vector<std::string>& schemes,
-                                   std::vector<std::string>& out) {
+// A non-empty array of distinct strings; `problem` says why one is not allowed ("" = it is).
+bool RulesParser::read_distinct_strings(
+    element value, const std::string& path, std::string_view what,
+    const std::function<std::string(const std::string&)>& problem, std::vector<std::string>& out) {
   array list;
   if (!read_array(value, path, list)) return false;
   std::size_t index = 0;
   for (element item : list) {
     const std::string item_path = index_path(path, index++);
-    std::string scheme;
-    if (!read_string(item, item_path, scheme)) return false;
-    if (!is_scheme(scheme)) {
-      return fail(RulesErrorKind::bad_value, item_path,
-                  "\"" + scheme + "\" is not a lower-case URL scheme");
+    std::string text;
+    if (!read_string(item, item_path, text)) return false;
+    if (std::string why = problem(text); !why.empty()) {
+      return fail(RulesErrorKind::bad_value, item_path, "\"" + text + "\" " + why);
     }
-    const auto listed = [&](const std::vector<std::string>& list_of) {
-      return std::find(list_of.begin(), list_of.end(), scheme) != list_of.end();
-    };
-    if (listed(out)) {
-      return fail(RulesErrorKind::bad_value, item_path, "\"" + scheme + "\" is listed twice");
+    if (std::find(out.begin(), out.end(), text) != out.end()) {
+      return fail(RulesErrorKind::bad_value, item_path, "\"" + text + "\" is listed twice");
     }
-    if (listed(schemes)) {
-      return fail(RulesErrorKind::bad_value, item_path, "\"" + scheme + "\" is in schemes too");
-    }
-    out.push_back(std::move(scheme));
+    out.push_back(std::move(text));
   }
   if (out.empty()) {
-    return fail(RulesErrorKind::bad_value, path, "at least one scheme is needed");
+    return fail(RulesErrorKind::bad_value, path, "at least one " + std::string(what) + " is needed");
   }
   return true;
 }
@@ -435,13 +429,24 @@ bool RulesParser::read_urls(element value, const std::string& path, UrlRule& rul
   auto fields =
       open_object(value, path, {"schemes", "source", "note", "inferred_schemes", "inferred_note"});
   if (!fields) return false;
+  const auto not_scheme = [](const std::string& scheme) -> std::string {
+    return is_scheme(scheme) ? "" : "is not a lower-case URL scheme";
+  };
+  // Each scheme in one list only: the inferred ones are those the documented list lacks.
+  const auto not_inferred = [&](const std::string& scheme) -> std::string {
+    if (std::string why = not_scheme(scheme); !why.empty()) return why;
+    const bool documented =
+        std::find(rule.schemes.begin(), rule.schemes.end(), scheme) != rule.schemes.end();
+    return documented ? "is in schemes too" : "";
+  };
   auto schemes = fields->required("schemes");
-  if (!schemes || !read_scheme_list(*schemes, fields->path("schemes"), {}, rule.schemes)) {
+  if (!schemes || !read_distinct_strings(*schemes, fields->path("schemes"), "scheme", not_scheme,
+                                         rule.schemes)) {
     return false;
   }
   if (auto inferred = fields->optional("inferred_schemes")) {
-    if (!read_scheme_list(*inferred, fields->path("inferred_schemes"), rule.schemes,
-                          rule.inferred_schemes)) {
+    if (!read_distinct_strings(*inferred, fields->path("inferred_schemes"), "scheme",
+                               not_inferred, rule.inferred_schemes)) {
       return false;
     }
   }
@@ -586,22 +591,10 @@ bool RulesParser::read_parameter(element value, const std::string& path, Paramet
   auto name = fields->required("name");
   if (!name || !read_token(*name, fields->path("name"), rule.name)) return false;
   auto values = fields->required("values");
-  array list;
-  if (!values || !read_array(*values, fields->path("values"), list)) return false;
-  std::size_t index = 0;
-  for (element item : list) {
-    const std::string item_path = index_path(fields->path("values"), index++);
-    std::string text;
-    if (!read_string(item, item_path, text)) return false;
-    for (const auto& earlier : rule.values) {
-      if (earlier == text) {
-        return fail(RulesErrorKind::bad_value, item_path, "\"" + text + "\" is listed twice");
-      }
-    }
-    rule.values.push_back(std::move(text));
-  }
-  if (rule.values.empty()) {
-    return fail(RulesErrorKind::bad_value, fields->path("values"), "at least one value is needed");
+  const auto any = [](const std::string&) { return std::string(); };
+  if (!values ||
+      !read_distinct_strings(*values, fields->path("values"), "value", any, rule.values)) {
+    return false;
   }
   if (auto fallback = fields->optional("default")) {
     if (!read_string(*fallback, fields->path("default"), rule.default_value.emplace())) {
@@ -700,26 +693,13 @@ bool RulesParser::read_regions(element value, const std::string& path, RegionRul
   auto fields = open_object(value, path, {"offered", "source", "note"});
   if (!fields) return false;
   auto offered = fields->required("offered");
-  array list;
-  if (!offered || !read_array(*offered, fields->path("offered"), list)) return false;
-  std::size_t index = 0;
-  for (element item : list) {
-    const std::string item_path = index_path(fields->path("offered"), index++);
-    std::string name;
-    if (!read_string(item, item_path, name)) return false;
-    if (find_region(name) == nullptr) {
-      return fail(RulesErrorKind::bad_value, item_path,
-                  "\"" + name + "\" is not a DashScope region (known: " + detail::region_names() +
-                      ")");
-    }
-    if (std::find(rule.offered.begin(), rule.offered.end(), name) != rule.offered.end()) {
-      return fail(RulesErrorKind::bad_value, item_path, "\"" + name + "\" is listed twice");
-    }
-    rule.offered.push_back(std::move(name));
-  }
-  if (rule.offered.empty()) {
-    return fail(RulesErrorKind::bad_value, fields->path("offered"),
-                "at least one region is needed (omit the group for no rule)");
+  const auto unknown = [](const std::string& name) -> std::string {
+    if (find_region(name) != nullptr) return {};
+    return "is not a DashScope region (known: " + detail::region_names() + ")";
+  };
+  if (!offered ||
+      !read_distinct_strings(*offered, fields->path("offered"), "region", unknown, rule.offered)) {
+    return false;
   }
   return read_source(*fields, rule.source, rule.note);
 }
