@@ -403,6 +403,12 @@ def rules_seeds():
         "lifecycle-not-a-day.json": edited(1, lambda m: m["lifecycle"].update(retired="2026-02-29")),
         "lifecycle-leap-day.json": edited(1, lambda m: m["lifecycle"].update(retired="2024-02-29")),
         "lifecycle-no-reference.json": edited(1, lambda m: m["lifecycle"].pop("reference")),
+        "regions-unknown.json": edited(0, lambda m: m["regions"].update(offered=["cn-beijing", "eu-central-1"])),
+        "regions-empty.json": edited(1, lambda m: m["regions"].update(offered=[])),
+        "regions-inferred-all.json": edited(2, lambda m: m.update(regions={
+            "offered": ["cn-beijing", "ap-southeast-1", "us", "cn-hongkong"], "source": "inferred"})),
+        "urls-oss-twice.json": edited(1, lambda m: m["urls"].update(schemes=["http", "https", "oss"])),
+        "urls-inferred-note-alone.json": edited(0, lambda m: m["urls"].update(inferred_note="n")),
         "default-not-allowed.json": edited(1, lambda m: m["parameters"][0].update(default="9:16")),
         "unknown-format.json": edited(0, lambda m: m["formats"].update(accepted=["jpeg", "tga"])),
         "inferred-everything.json": edited(4, lambda m: [v.update(source="inferred") for v in m.values() if isinstance(v, dict)]),

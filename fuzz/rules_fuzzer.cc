@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "facegate/detect.hpp"
 #include "facegate/rules.hpp"
 #include "support.hpp"
 
@@ -78,6 +79,13 @@ void check_loaded_rules(const RuleSet& rules, const Context& context) {
     if (model.lifecycle && (model.lifecycle->retired.size() != 10 ||
                             model.lifecycle->reference.empty())) {
       context.fail("a lifecycle without a YYYY-MM-DD date or a reference", who);
+    }
+    if (model.regions) {
+      const std::vector<std::string>& offered = model.regions->offered;
+      const auto unknown = [](const std::string& name) { return find_region(name) == nullptr; };
+      if (offered.empty() || std::any_of(offered.begin(), offered.end(), unknown)) {
+        context.fail("a region rule without regions or with one not in dashscope_regions()", who);
+      }
     }
   }
   if (rules.names().size() != rules.models.size()) context.fail("names() misses models", "");

@@ -310,6 +310,68 @@ TEST_CASE("create: an unknown default model and online mode without a key are re
   CHECK(records.size() == 0);
 }
 
+TEST_CASE("create: an unknown region is refused; one that does not offer the model, unless offline") {
+  Records records;
+  CheckerOptions nowhere = offline_options();
+  nowhere.detect.region = "eu-central-1";
+  const CheckerResult unknown = Checker::create(nowhere, records.callback());
+  CHECK_FALSE(unknown.ok());
+  CHECK(unknown.error ==
+        "unknown region 'eu-central-1' (known: cn-beijing, ap-southeast-1, us, cn-hongkong)");
+
+  for (RemoteMode mode : {RemoteMode::dry_run, RemoteMode::online}) {
+    CAPTURE(static_cast<int>(mode));
+    CheckerOptions singapore = offline_options();  // wan2.2-s2v-detect: cn-beijing only
+    singapore.remote = mode;
+    singapore.key = ApiKey(kKey);
+    singapore.detect.region = "ap-southeast-1";
+    const CheckerResult refused = Checker::create(singapore, records.callback());
+    CHECK_FALSE(refused.ok());
+    CHECK(refused.error == "wan2.2-s2v-detect is offered only in cn-beijing, not in "
+                           "ap-southeast-1 (Singapore): API keys are region-bound");
+    singapore.detect.region = "cn-beijing";
+    CHECK(Checker::create(singapore, records.callback()).ok());
+    singapore.model = "emoji-detect-v1";  // no region rule
+    singapore.detect.region = "ap-southeast-1";
+    CHECK(Checker::create(singapore, records.callback()).ok());
+  }
+  CheckerOptions offline = offline_options();
+  offline.detect.region = "ap-southeast-1";
+  CHECK(Checker::create(offline, records.callback()).ok());
+  CHECK(records.size() == 0);
+}
+
+TEST_CASE("the region is judged unless offline: an input's own model not offered there rejects") {
+  const auto portrait = file_bytes(example("portrait-640x800.jpg"));
+  auto inputs = [&] {
+    std::vector<CheckInput> list;
+    CheckInput wan = CheckInput::from_memory("memory:wan", portrait);
+    wan.model = std::string(kModel);
+    list.push_back(std::move(wan));
+    list.push_back(CheckInput::from_memory("memory:emoji", portrait));
+    return list;
+  };
+  CheckerOptions options = offline_options("emoji-detect-v1");
+  options.parameters = {{"ratio", "1:1"}};
+  options.detect.region = "us";
+  const std::vector<CheckRecord> offline = check_all(options, inputs());
+  for (const CheckRecord& record : offline) {
+    CAPTURE(record.source);
+    REQUIRE(record.verdict);
+    CHECK(record.verdict->decision == Decision::pass);
+    CHECK(record.verdict->find("model.region") == nullptr);
+  }
+  options.remote = RemoteMode::dry_run;
+  const std::vector<CheckRecord> dry = check_all(options, inputs());
+  REQUIRE(dry[0].verdict);
+  CHECK(dry[0].verdict->decision == Decision::reject);
+  REQUIRE(dry[0].verdict->find("model.region") != nullptr);
+  CHECK(dry[0].verdict->find("model.region")->actual == "us");
+  REQUIRE(dry[1].verdict);
+  CHECK(dry[1].verdict->decision == Decision::pass);
+  CHECK(dry[1].verdict->find("model.region") == nullptr);
+}
+
 TEST_CASE(
     "offline: files, memory, failed inputs and nginx URLs get one record each, as to_json says") {
   test::NginxServer nginx(test::source_root() / "examples");

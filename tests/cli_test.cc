@@ -1065,3 +1065,69 @@ TEST_CASE("a retired model: rules show it, every check warns, a refusal stops it
   CHECK(service.requested_images().size() == 1);
   CHECK(r.err.find("remote calls: 1, passed: 0, billed: 0") != std::string::npos);
 }
+
+TEST_CASE("--region: a model not offered there is a usage error before any call") {
+  const std::string portrait = example("portrait-640x800.jpg");
+  const Run us = run({"check", "--dry-run", "--region", "us", "--model", "wan2.2-s2v-detect",
+                      portrait});
+  CHECK(us.exit_code == 2);
+  CHECK(us.out.empty());
+  CHECK(us.err.find("facegate: wan2.2-s2v-detect is offered only in cn-beijing, not in us (US): "
+                    "API keys are region-bound\n") != std::string::npos);
+  const Run online = run({"check", "--no-ledger", "--region", "ap-southeast-1", "--model",
+                          "emo-detect-v1", "--base-url", "http://127.0.0.1:9/api/v1", portrait},
+                         {}, {"DASHSCOPE_API_KEY=sk-facegate-region-1"});
+  CHECK(online.exit_code == 2);
+  CHECK(online.err.find("emo-detect-v1 is offered only in cn-beijing") != std::string::npos);
+  // Offline nothing is called: the region does not matter.
+  const Run offline = run({"check", "--offline", "--region", "us", "--model", "wan2.2-s2v-detect",
+                           portrait});
+  CHECK(offline.exit_code == 0);
+  // Not a region of the table: CLI11 refuses it.
+  const Run unknown = run({"check", "--dry-run", "--region", "eu-central-1", "--model",
+                           "liveportrait-detect", portrait});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("--region") != std::string::npos);
+  // The help lists the table.
+  const Run help = run({"check", "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("cn-beijing (China (Beijing), the default) "
+                      "https://dashscope.aliyuncs.com/api/v1") != std::string::npos);
+  CHECK(help.out.find("ap-southeast-1 (Singapore) https://dashscope-intl.aliyuncs.com/api/v1") !=
+        std::string::npos);
+  CHECK(help.out.find("cn-hongkong (China (Hong Kong)) "
+                      "https://cn-hongkong.dashscope.aliyuncs.com/api/v1") != std::string::npos);
+}
+
+TEST_CASE("--region ap-southeast-1 --dry-run: the request goes to the Singapore base URL") {
+  TempDir images("facegate-cli-images-");
+  fs::copy_file(example("portrait-640x800.jpg"), images.path() / "portrait.jpg");
+  facegate::test::NginxServer nginx(images.path());
+  const std::vector<std::string> args = {"check", "--dry-run", "--region", "ap-southeast-1",
+                                         "--model", "emoji-detect-v1", "--ratio", "1:1",
+                                         "--allow-private-network", nginx.url("/portrait.jpg")};
+  const Run singapore = run(args);
+  CHECK(singapore.exit_code == 0);
+  CHECK(singapore.out.find("POST https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/"
+                           "image2video/face-detect\n") != std::string::npos);
+  // DASHSCOPE_HTTP_BASE_URL and --base-url still give the URL.
+  const Run from_env = run(args, {}, {"DASHSCOPE_HTTP_BASE_URL=http://127.0.0.1:9/api/v1"});
+  CHECK(from_env.out.find("POST http://127.0.0.1:9/api/v1/services/") != std::string::npos);
+  std::vector<std::string> explicit_url = args;
+  explicit_url.insert(explicit_url.begin() + 1, {"--base-url", "http://127.0.0.1:8/api/v1"});
+  const Run given = run(explicit_url, {}, {"DASHSCOPE_HTTP_BASE_URL=http://127.0.0.1:9/api/v1"});
+  CHECK(given.out.find("POST http://127.0.0.1:8/api/v1/services/") != std::string::npos);
+}
+
+TEST_CASE("rules: the regions and the inferred oss:// support are shown") {
+  const Run wan = run({"rules", "wan2.2-s2v-detect"});
+  CHECK(wan.exit_code == 0);
+  CHECK(wan.out.find("  regions     offered only in cn-beijing") != std::string::npos);
+  const Run live = run({"rules", "liveportrait-detect"});
+  CHECK(live.out.find("  regions     no rule\n") != std::string::npos);
+  CHECK(live.out.find("  urls        oss ") != std::string::npos);
+  const Run json = run({"rules", "--json", "emo-detect-v1"});
+  CHECK(json.out.find(R"("inferred_schemes":["oss"])") != std::string::npos);
+  CHECK(json.out.find(R"("regions":{"offered":["cn-beijing"],"source":"documented")") !=
+        std::string::npos);
+}

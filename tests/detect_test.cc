@@ -569,6 +569,59 @@ TEST_CASE("base URL: explicit, then DASHSCOPE_HTTP_BASE_URL, then the documented
   CHECK(dashscope_base_url("http://127.0.0.1:1/api/v1") == "http://127.0.0.1:1/api/v1");
 }
 
+TEST_CASE("regions: the documented table, the default first and the default base URL's") {
+  const std::span<const DashScopeRegion> regions = dashscope_regions();
+  REQUIRE(regions.size() == 4);
+  std::vector<std::string> rows;
+  for (const DashScopeRegion& region : regions) {
+    rows.push_back(std::string(region.name) + " " + std::string(region.base_url));
+    CHECK_FALSE(region.label.empty());
+    CHECK(find_region(region.name) == &region);
+  }
+  CHECK(rows == std::vector<std::string>{
+                    "cn-beijing https://dashscope.aliyuncs.com/api/v1",
+                    "ap-southeast-1 https://dashscope-intl.aliyuncs.com/api/v1",
+                    "us https://dashscope-us.aliyuncs.com/api/v1",
+                    "cn-hongkong https://cn-hongkong.dashscope.aliyuncs.com/api/v1"});
+  CHECK(regions.front().name == kDefaultRegion);
+  CHECK(regions.front().base_url == kDefaultDashScopeBaseUrl);
+  CHECK(find_region("ap-southeast-1")->label == "Singapore");
+  CHECK(find_region("") == nullptr);
+  CHECK(find_region("US") == nullptr);
+  CHECK(find_region("cn-beijing ") == nullptr);
+}
+
+TEST_CASE("base URL: explicit, then DASHSCOPE_HTTP_BASE_URL, then the region's") {
+  ScopedEnvironment env;
+  env.set("DASHSCOPE_HTTP_BASE_URL", nullptr);
+  CHECK(dashscope_base_url("", "") == kDefaultDashScopeBaseUrl);
+  CHECK(dashscope_base_url("", "cn-beijing") == kDefaultDashScopeBaseUrl);
+  CHECK(dashscope_base_url("", "ap-southeast-1") == "https://dashscope-intl.aliyuncs.com/api/v1");
+  CHECK(dashscope_base_url("", "us") == "https://dashscope-us.aliyuncs.com/api/v1");
+  CHECK(dashscope_base_url("", "cn-hongkong") ==
+        "https://cn-hongkong.dashscope.aliyuncs.com/api/v1");
+  CHECK(dashscope_base_url("", "eu-central-1").empty());  // no such region: no URL
+  CHECK(dashscope_base_url("http://127.0.0.1:1/api/v1/", "us") == "http://127.0.0.1:1/api/v1");
+  env.set("DASHSCOPE_HTTP_BASE_URL", "");  // set but empty: as if unset
+  CHECK(dashscope_base_url("", "us") == "https://dashscope-us.aliyuncs.com/api/v1");
+  env.set("DASHSCOPE_HTTP_BASE_URL", "http://127.0.0.1:2/api/v1");
+  CHECK(dashscope_base_url("", "us") == "http://127.0.0.1:2/api/v1");
+  CHECK(dashscope_base_url("", "eu-central-1") == "http://127.0.0.1:2/api/v1");
+  CHECK(dashscope_base_url("http://127.0.0.1:1/api/v1", "us") == "http://127.0.0.1:1/api/v1");
+
+  // The client takes DetectOptions::region.
+  env.set("DASHSCOPE_HTTP_BASE_URL", nullptr);
+  NetworkLoop loop;
+  DetectOptions singapore;
+  singapore.region = "ap-southeast-1";
+  CHECK(DetectClient(loop, ApiKey(kKey), singapore).base_url() ==
+        "https://dashscope-intl.aliyuncs.com/api/v1");
+  CHECK(DetectClient(loop, ApiKey(kKey), DetectOptions{}).base_url() == kDefaultDashScopeBaseUrl);
+  CHECK(DetectClient(loop, ApiKey(kKey), singapore)
+            .request_for(model("liveportrait-detect"), "https://images.example/a.jpg")
+            .url == "https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/image2video/face-detect");
+}
+
 // =============================================================================================
 // Answers, one shape at a time (the vendor's samples, docs/service.md#sources, reformatted)
 

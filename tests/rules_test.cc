@@ -447,7 +447,9 @@ TEST_CASE("an image never fetched is judged on its URL and parameters only") {
   CHECK(unread.find("image.not_read") != nullptr);
   CHECK(unread.find("format.unknown") == nullptr);
   // A model that does not take oss:// URLs rejects them on the scheme.
-  expect(check(kLive, oss), Decision::reject, {"url.scheme"});
+  const RulesResult no_oss = parse_rules(document_with(""));
+  REQUIRE(no_oss.ok());
+  expect(evaluate(no_oss.rules.models.at(0), oss), Decision::reject, {"url.scheme"});
 }
 
 TEST_CASE("subject_from_probe carries the probe's facts") {
@@ -754,5 +756,258 @@ TEST_CASE("lifecycle in the JSON and the table") {
   CHECK(table.find("  lifecycle   no retirement announced\n") != std::string::npos);
   CHECK(table.find("  lifecycle   retired 2026-10-10") != std::string::npos);
   CHECK(table.find("[doc] the vendor's model-retirement notice 118434; from 00:00 UTC+8") !=
+        std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regions (docs/service.md#regions-and-prices) and oss:// URLs (docs/service.md#urls)
+
+namespace {
+
+Subject in_region(Subject subject, std::string region) {
+  subject.region = std::move(region);
+  return subject;
+}
+
+Subject uploaded_file(Subject subject) {
+  subject.source = SourceKind::local_file;
+  subject.uploaded = true;
+  return subject;
+}
+
+Subject oss_url() {
+  Subject subject;
+  subject.url = "oss://dashscope-instant/abc/2026-01-01/photo.jpg";
+  return subject;
+}
+
+}  // namespace
+
+TEST_CASE("regions: wan2.2-s2v-detect and emo-detect-v1 are offered in cn-beijing only") {
+  for (auto name : {kWan, kEmo}) {
+    CAPTURE(name);
+    REQUIRE(model(name).regions);
+    CHECK(model(name).regions->offered == std::vector<std::string>{"cn-beijing"});
+    CHECK(model(name).regions->source == RuleSource::documented);
+  }
+  for (auto name : {kLive, kEmoji, kAa}) {
+    CAPTURE(name);
+    CHECK_FALSE(model(name).regions);
+  }
+}
+
+TEST_CASE("model.region: documented rejects, inferred warns, strict rejects, no rule passes") {
+  const Verdict singapore = check(kWan, in_region(jpeg(1000, 1000), "ap-southeast-1"));
+  expect(singapore, Decision::reject, {"model.region"});
+  const Finding& finding = *singapore.find("model.region");
+  CHECK(finding.severity == Severity::reject);
+  CHECK(finding.message == "wan2.2-s2v-detect is offered only in cn-beijing, not in "
+                           "ap-southeast-1 (Singapore): API keys are region-bound");
+  CHECK(finding.limit == "cn-beijing");
+  CHECK(finding.actual == "ap-southeast-1");
+  expect(check(kWan, in_region(jpeg(1000, 1000), "cn-beijing")), Decision::pass);
+  expect(check(kWan, jpeg(1000, 1000)), Decision::pass);  // "" = not checked
+  // A model without a region rule is taken to be offered everywhere.
+  expect(check(kLive, in_region(jpeg(1000, 1000), "us")), Decision::pass);
+  // The finding comes after the image's and before the retirement, which ends every verdict.
+  const Verdict emo = check(kEmo, in_region(jpeg(300, 300), "cn-hongkong"));
+  expect(emo, Decision::reject, {"size.short_side_below_min", "model.region"});
+  REQUIRE(emo.findings.size() >= 2);
+  CHECK(emo.findings[emo.findings.size() - 2].code == "model.region");
+  CHECK(emo.findings.back().code == "model.retired");
+  // A URL the service cannot fetch still says where the model is offered.
+  Subject ftp;
+  ftp.url = "ftp://images.example/a.jpg";
+  expect(check(kWan, in_region(ftp, "us")), Decision::reject, {"url.scheme", "model.region"});
+
+  const RulesResult inferred = parse_rules(document_with(
+      R"(, "regions": {"offered": ["ap-southeast-1", "us"], "source": "inferred"})"));
+  REQUIRE(inferred.ok());
+  const ModelRules& guessed = inferred.rules.models.at(0);
+  const Verdict warned = evaluate(guessed, in_region(jpeg(10, 10), "cn-beijing"));
+  expect(warned, Decision::pass, {"model.region"});
+  CHECK(warned.find("model.region")->message ==
+        "m is offered only in ap-southeast-1, us, not in cn-beijing (China (Beijing)): API keys "
+        "are region-bound (inferred rule)");
+  expect(evaluate(guessed, strict(in_region(jpeg(10, 10), "cn-beijing"))), Decision::reject,
+         {"model.region"});
+  expect(evaluate(guessed, in_region(jpeg(10, 10), "us")), Decision::pass);
+}
+
+TEST_CASE("parse_rules checks the regions group against the table of regions") {
+  auto with_regions = [](std::string_view group) {
+    return parse_rules(document_with(std::string(R"(, "regions": )").append(group)));
+  };
+  const RulesResult all =
+      with_regions(R"({"offered": ["cn-beijing", "ap-southeast-1", "us", "cn-hongkong"],
+                       "source": "documented", "note": "n"})");
+  REQUIRE(all.ok());
+  CHECK(*all.rules.models.at(0).regions ==
+        RegionRule{{"cn-beijing", "ap-southeast-1", "us", "cn-hongkong"},
+                   RuleSource::documented, "n"});
+  CHECK_FALSE(with_regions("null").rules.models.at(0).regions);
+
+  const RulesResult unknown =
+      with_regions(R"({"offered": ["cn-beijing", "eu-central-1"], "source": "documented"})");
+  expect_error(unknown, RulesErrorKind::bad_value, "models[0].regions.offered[1]");
+  CHECK(unknown.error->message() ==
+        "models[0].regions.offered[1]: \"eu-central-1\" is not a DashScope region (known: "
+        "cn-beijing, ap-southeast-1, us, cn-hongkong)");
+  expect_error(with_regions(R"({"offered": ["Beijing"], "source": "documented"})"),
+               RulesErrorKind::bad_value, "models[0].regions.offered[0]");
+  expect_error(with_regions(R"({"offered": ["us", "us"], "source": "documented"})"),
+               RulesErrorKind::bad_value, "models[0].regions.offered[1]");
+  expect_error(with_regions(R"({"offered": [], "source": "documented"})"),
+               RulesErrorKind::bad_value, "models[0].regions.offered");
+  expect_error(with_regions(R"({"offered": "us", "source": "documented"})"),
+               RulesErrorKind::wrong_type, "models[0].regions.offered");
+  expect_error(with_regions(R"({"offered": [1], "source": "documented"})"),
+               RulesErrorKind::wrong_type, "models[0].regions.offered[0]");
+  expect_error(with_regions(R"({"source": "documented"})"), RulesErrorKind::missing_field,
+               "models[0].regions.offered");
+  expect_error(with_regions(R"({"offered": ["us"]})"), RulesErrorKind::missing_field,
+               "models[0].regions.source");
+  expect_error(with_regions(R"({"offered": ["us"], "source": "documented", "only": true})"),
+               RulesErrorKind::unknown_key, "models[0].regions.only");
+}
+
+TEST_CASE("oss_url_source: documented for wan2.2-s2v-detect and emoji-detect-v1, inferred for the rest") {
+  CHECK(oss_url_source(model(kWan)) == RuleSource::documented);
+  CHECK(oss_url_source(model(kEmoji)) == RuleSource::documented);
+  for (auto name : {kEmo, kLive, kAa}) {
+    CAPTURE(name);
+    CHECK(oss_url_source(model(name)) == RuleSource::inferred);
+    CHECK(model(name).urls.schemes == std::vector<std::string>{"http", "https"});
+    CHECK(model(name).urls.inferred_schemes == std::vector<std::string>{"oss"});
+    CHECK_FALSE(model(name).urls.inferred_note.empty());
+  }
+  const RulesResult none = parse_rules(document_with(""));
+  REQUIRE(none.ok());
+  CHECK_FALSE(oss_url_source(none.rules.models.at(0)));
+  // The URL rule's own source, when oss is among its schemes.
+  const RulesResult guessed = parse_rules(R"({"schema": 1, "models": [{"name": "m",
+    "endpoint": "/e", "response": "pass_message",
+    "urls": {"schemes": ["https", "oss"], "source": "inferred"},
+    "formats": {"accepted": ["jpeg"], "source": "documented"},
+    "rate": {"requests_per_second": 1, "source": "documented"}}]})");
+  REQUIRE(guessed.ok());
+  CHECK(oss_url_source(guessed.rules.models.at(0)) == RuleSource::inferred);
+}
+
+TEST_CASE("url.oss_inferred: an oss:// URL or an upload for an inferred model warns; strict rejects") {
+  for (auto name : {kEmo, kLive, kAa}) {
+    CAPTURE(name);
+    const Verdict given = check(name, oss_url());
+    // Never fetched: the decision is at best unknown, and the URL rule passes with a warning.
+    CHECK(decision_name(given.decision) == decision_name(Decision::unknown));
+    REQUIRE(given.find("url.oss_inferred") != nullptr);
+    CHECK(given.find("url.oss_inferred")->severity == Severity::warn);
+    CHECK(given.find("url.oss_inferred")->actual == "oss");
+    CHECK(given.find("url.oss_inferred")->message ==
+          std::string(name) + " is not documented to take oss:// URLs; facegate infers it does "
+                              "(inferred rule)");
+    CHECK(given.find("url.scheme") == nullptr);
+    CHECK(given.find("image.not_read") != nullptr);
+    const Verdict strict_given = check(name, strict(oss_url()));
+    CHECK(decision_name(strict_given.decision) == decision_name(Decision::reject));
+    CHECK(severity_of(strict_given, "url.oss_inferred") == Severity::reject);
+
+    const Subject upload = uploaded_file(jpeg(1000, 1000));
+    expect(check(name, upload), Decision::pass, {"url.oss_inferred"});
+    // Judged as the oss:// URL it is sent as: no "upload this local file first" note.
+    CHECK(check(name, upload).find("url.not_public") == nullptr);
+    expect(check(name, strict(upload)), Decision::reject, {"url.oss_inferred"});
+    // Not uploaded: a local file is only noted.
+    Subject local = upload;
+    local.uploaded = false;
+    expect(check(name, local), Decision::pass);
+  }
+  // Upper-case schemes are the same scheme.
+  Subject upper = oss_url();
+  upper.url = "OSS://dashscope-instant/abc/photo.jpg";
+  CHECK(check(kAa, upper).find("url.oss_inferred") != nullptr);
+  // Documented oss support: neither a URL nor an upload gets a finding about it.
+  for (auto name : {kWan, kEmoji}) {
+    CAPTURE(name);
+    const Verdict given = check(name, strict(with_parameter(oss_url(), "ratio", "1:1")));
+    CHECK(decision_name(given.decision) == decision_name(Decision::unknown));
+    CHECK(given.find("url.oss_inferred") == nullptr);
+    const Verdict upload =
+        check(name, strict(uploaded_file(with_parameter(jpeg(1000, 1000), "ratio", "1:1"))));
+    CHECK(decision_name(upload.decision) == decision_name(Decision::pass));
+    CHECK(upload.find("url.oss_inferred") == nullptr);
+    CHECK(upload.find("url.no_oss") == nullptr);
+  }
+}
+
+TEST_CASE("url.no_oss: an upload for a model that takes no oss:// URL rejects, even not strict") {
+  const RulesResult none = parse_rules(document_with(""));
+  REQUIRE(none.ok());
+  const ModelRules& https_only = none.rules.models.at(0);
+  const Verdict verdict = evaluate(https_only, uploaded_file(jpeg(10, 10)));
+  expect(verdict, Decision::reject, {"url.no_oss"});
+  CHECK(verdict.find("url.no_oss")->limit == "https");
+  CHECK(verdict.find("url.no_oss")->actual == "oss");
+  Subject memory = uploaded_file(jpeg(10, 10));
+  memory.source = SourceKind::memory;
+  expect(evaluate(https_only, memory), Decision::reject, {"url.no_oss"});
+  expect(evaluate(https_only, jpeg(10, 10)), Decision::pass);
+  Subject local = jpeg(10, 10);
+  local.source = SourceKind::local_file;
+  expect(evaluate(https_only, local), Decision::pass);
+}
+
+TEST_CASE("parse_rules checks inferred_schemes and inferred_note") {
+  auto with_urls = [](std::string_view group) {
+    std::string text = document_with("");
+    const std::string from = R"("urls": {"schemes": ["https"], "source": "documented"})";
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return parse_rules(text.replace(at, from.size(), std::string(R"("urls": )").append(group)));
+  };
+  const RulesResult ok = with_urls(
+      R"({"schemes": ["https"], "source": "documented", "inferred_schemes": ["oss"], "inferred_note": "n"})");
+  REQUIRE(ok.ok());
+  CHECK(ok.rules.models.at(0).urls.inferred_schemes == std::vector<std::string>{"oss"});
+  CHECK(ok.rules.models.at(0).urls.inferred_note == "n");
+  const RulesResult both = with_urls(
+      R"({"schemes": ["https", "oss"], "source": "documented", "inferred_schemes": ["oss"]})");
+  expect_error(both, RulesErrorKind::bad_value, "models[0].urls.inferred_schemes[0]");
+  CHECK(both.error->detail == "\"oss\" is in schemes too");
+  expect_error(with_urls(R"({"schemes": ["https"], "source": "documented",
+                             "inferred_schemes": ["oss", "oss"]})"),
+               RulesErrorKind::bad_value, "models[0].urls.inferred_schemes[1]");
+  expect_error(with_urls(R"({"schemes": ["https"], "source": "documented", "inferred_schemes": []})"),
+               RulesErrorKind::bad_value, "models[0].urls.inferred_schemes");
+  expect_error(with_urls(R"({"schemes": ["https"], "source": "documented", "inferred_schemes": ["OSS"]})"),
+               RulesErrorKind::bad_value, "models[0].urls.inferred_schemes[0]");
+  expect_error(with_urls(R"({"schemes": ["https"], "source": "documented", "inferred_schemes": "oss"})"),
+               RulesErrorKind::wrong_type, "models[0].urls.inferred_schemes");
+  expect_error(with_urls(R"({"schemes": ["https"], "source": "documented", "inferred_note": "n"})"),
+               RulesErrorKind::bad_value, "models[0].urls.inferred_note");
+  expect_error(with_urls(R"({"schemes": null, "source": "documented"})"),
+               RulesErrorKind::wrong_type, "models[0].urls.schemes");
+  expect_error(with_urls(R"({"schemes": [], "source": "documented"})"), RulesErrorKind::bad_value,
+               "models[0].urls.schemes");
+}
+
+TEST_CASE("regions and inferred schemes in the JSON and the table") {
+  const std::string json = rules_to_json(builtin_rules().rules);
+  CHECK(json.find(R"("regions":{"offered":["cn-beijing"],"source":"documented","note":"its page )"
+                  R"(applies to the China (Beijing) region only"})") != std::string::npos);
+  CHECK(json.find(R"("urls":{"schemes":["http","https"],"source":"documented",)"
+                  R"("inferred_schemes":["oss"],"inferred_note":")") != std::string::npos);
+  const std::string live = rules_to_json(RuleSet{1, {model(kLive)}});
+  CHECK(live.find("regions") == std::string::npos);
+  const std::string wan = rules_to_json(RuleSet{1, {model(kWan)}});
+  CHECK(wan.find("inferred_schemes") == std::string::npos);
+
+  const std::string table = render_rules_table(RuleSet{1, {model(kEmo)}});
+  CHECK(table.find("  regions     offered only in cn-beijing") != std::string::npos);
+  CHECK(table.find("[doc] its page applies to the China (Beijing) region only\n") !=
+        std::string::npos);
+  CHECK(table.find("  urls        oss ") != std::string::npos);
+  CHECK(table.find("[inferred] its page does not mention them") != std::string::npos);
+  CHECK(render_rules_table(RuleSet{1, {model(kLive)}}).find("  regions     no rule\n") !=
         std::string::npos);
 }

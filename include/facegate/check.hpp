@@ -211,7 +211,9 @@ struct CheckerOptions {
   RemoteMode remote = RemoteMode::offline;
   /// The API key (online mode).
   ApiKey key;
-  /// The detector client's pacing and retries.
+  /// The detector client's pacing, retries and region. Unless offline, every input is judged
+  /// with detect.region (Subject::region; "" = kDefaultRegion), so a model not offered there
+  /// gets model.region.
   DetectOptions detect;
   /// Local files (paths) that pass are uploaded to the vendor's temporary storage and checked
   /// by their oss:// URL, in online mode (dry run: the upload is shown, not made; docs in the
@@ -260,8 +262,9 @@ struct CheckerResult;
 /// The check pipeline (see the header comment).
 class Checker {
  public:
-  /// Validates `options` (the default model exists, online mode has a key) and starts the
-  /// threads; `on_record` gets every record.
+  /// Validates `options` (the default model exists; detect.region is a known region and, unless
+  /// offline, one that offers the default model, as far as a rule that rejects says; online
+  /// mode has a key) and starts the threads; `on_record` gets every record.
   static CheckerResult create(CheckerOptions options, RecordCallback on_record);
   /// Cancels what is left (see cancel()) and waits for every record to be delivered.
   ~Checker();

@@ -65,13 +65,33 @@ struct ApiKeyResult {
 /// file at $DASHSCOPE_API_KEY_FILE_PATH, else ~/.dashscope/api_key. Whitespace is trimmed.
 ApiKeyResult load_api_key();
 
-/// The documented default base URL (China, Beijing region).
+/// One DashScope region: keys are region-bound, and each region has its own base URL
+/// (docs/service.md#credentials-and-base-url).
+struct DashScopeRegion {
+  std::string_view name;      ///< e.g. "cn-beijing", "ap-southeast-1"
+  std::string_view base_url;  ///< e.g. "https://dashscope.aliyuncs.com/api/v1", no trailing '/'
+  std::string_view label;     ///< for people, e.g. "China (Beijing)"
+};
+
+/// The region requests go to when none is named: China (Beijing).
+inline constexpr std::string_view kDefaultRegion = "cn-beijing";
+
+/// The documented default base URL, that of kDefaultRegion (the first row of
+/// dashscope_regions(), which takes it from here).
 inline constexpr std::string_view kDefaultDashScopeBaseUrl =
     "https://dashscope.aliyuncs.com/api/v1";
 
-/// `explicit_url` if not empty, else $DASHSCOPE_HTTP_BASE_URL if set and not empty, else
-/// kDefaultDashScopeBaseUrl; without a trailing '/'.
-std::string dashscope_base_url(std::string_view explicit_url = {});
+/// The documented regions, kDefaultRegion first: cn-beijing, ap-southeast-1 (Singapore), us,
+/// cn-hongkong [SDK; docs/service.md#credentials-and-base-url].
+std::span<const DashScopeRegion> dashscope_regions() noexcept;
+
+/// The region called `name` (exactly), or nullptr.
+const DashScopeRegion* find_region(std::string_view name) noexcept;
+
+/// `explicit_url` if not empty, else $DASHSCOPE_HTTP_BASE_URL if set and not empty, else the
+/// base URL of `region` ("" = kDefaultRegion); without a trailing '/'. Empty when it would be
+/// the region's and `region` names none of dashscope_regions().
+std::string dashscope_base_url(std::string_view explicit_url = {}, std::string_view region = {});
 
 /// Why `base_url` cannot be the detector's base URL (it does not start with http:// or
 /// https://, e.g. `dashscope.aliyuncs.com/api/v1`); empty when it can.
@@ -190,8 +210,12 @@ DetectResult parse_detect_response(ResponseShape shape, int http_status, std::st
 
 /// How the client paces, retries and times out.
 struct DetectOptions {
-  /// Base URL; empty: dashscope_base_url() (environment, then the documented default).
+  /// Base URL; empty: dashscope_base_url() (environment, then the region's).
   std::string base_url;
+  /// The region of the key and the calls (find_region); "" = kDefaultRegion. It gives the
+  /// base URL unless base_url or $DASHSCOPE_HTTP_BASE_URL does, and, in a Checker that is not
+  /// offline, the region that ModelRules::regions is judged against (model.region).
+  std::string region;
   /// Requests per second for every model instead of the rules' RPS (e.g. a lower quota).
   std::optional<std::uint32_t> requests_per_second;
   /// Attempts per image, the first included (spec: retry 429, 5xx, connect failures).

@@ -38,6 +38,12 @@ struct UrlRule {
   std::vector<std::string> schemes;            ///< lower-case URL schemes, e.g. "https", "oss"
   RuleSource source = RuleSource::documented;  ///< where the rule comes from
   std::string note;                            ///< free text for `facegate rules`; may be empty
+  /// Schemes the service is believed to take though its pages do not say so (the rules file's
+  /// "inferred_schemes"; e.g. "oss" for a model whose page predates the temporary upload):
+  /// such a URL passes the URL rule with a warning, url.<scheme>_inferred. None is in schemes.
+  std::vector<std::string> inferred_schemes;
+  /// Why they are inferred (the rules file's "inferred_note"); may be empty.
+  std::string inferred_note;
   /// Memberwise equality.
   bool operator==(const UrlRule&) const = default;
 };
@@ -164,6 +170,17 @@ struct LifecycleRule {
   bool operator==(const LifecycleRule&) const = default;
 };
 
+/// The regions a model is offered in (docs/service.md#regions-and-prices). Keys are
+/// region-bound: a call from a region that does not offer the model cannot succeed, so
+/// evaluate() gives model.region for a Subject::region not listed (documented: reject).
+struct RegionRule {
+  std::vector<std::string> offered;            ///< region names of dashscope_regions(), never empty
+  RuleSource source = RuleSource::documented;  ///< where the fact comes from
+  std::string note;                            ///< free text; may be empty
+  /// Memberwise equality.
+  bool operator==(const RegionRule&) const = default;
+};
+
 /// Everything facegate knows about one model. Absent optional groups are no rule.
 struct ModelRules {
   std::string name;                       ///< the "model" of the request body
@@ -179,6 +196,8 @@ struct ModelRules {
   RateRule rate;                          ///< requests per second
   std::optional<PriceRule> price;         ///< absent where the vendor publishes none
   std::optional<LifecycleRule> lifecycle; ///< absent: no retirement announced
+  /// The regions that offer it; absent: no region rule (every region is taken to offer it).
+  std::optional<RegionRule> regions;
   /// Memberwise equality.
   bool operator==(const ModelRules&) const = default;
 };
@@ -245,6 +264,11 @@ const RulesResult& builtin_rules();
 /// The price of one request in `currency` ("USD", "CNY"), or nullopt when not published in it.
 std::optional<Money> price_per_image(const ModelRules& rules, std::string_view currency);
 
+/// Whether the model takes oss:// URLs (the temporary upload, docs/service.md#temporary-upload):
+/// the source of the URL rule when "oss" is in urls.schemes, inferred when it is in
+/// urls.inferred_schemes, nullopt when it takes none (a local file cannot be sent to it).
+std::optional<RuleSource> oss_url_source(const ModelRules& model) noexcept;
+
 // ---------------------------------------------------------------------------------------------
 // Evaluating
 
@@ -282,6 +306,13 @@ struct Subject {
   bool private_network_reachable = false;
   std::vector<Parameter> parameters;       ///< request parameters given by the user
   bool strict = false;                     ///< inferred and ambiguous rules reject instead of warn
+  /// A local file (SourceKind::local_file or memory) that facegate will upload and send as an
+  /// oss:// URL: url.oss_inferred (warn) when the model's oss support is inferred, url.no_oss
+  /// (reject) when it takes no oss:// URL (oss_url_source).
+  bool uploaded = false;
+  /// The region the call would come from (a DashScopeRegion name); "" = not checked. A model
+  /// whose ModelRules::regions does not list it gets model.region.
+  std::string region;
 };
 
 /// A Subject holding a probe's image, error and file size.
@@ -313,10 +344,14 @@ std::string_view severity_name(Severity severity) noexcept;
 /// size.{width,height}_{below_min,above_max}, size.short_side_below_min,
 /// size.long_side_above_max, size.unknown, aspect.above_max, file_size.above_max,
 /// file_size.ambiguous, file_size.unknown, param.<name>.invalid, param.<name>.missing,
-/// param.<name>.unknown, url.not_public, url.scheme, url.malformed, image.not_read,
+/// param.<name>.unknown, url.not_public, url.scheme, url.malformed, url.oss_inferred (an oss://
+/// URL, given or from Subject::uploaded, for a model whose oss support is inferred: warn;
+/// strict: reject; url.<scheme>_inferred for another scheme of UrlRule::inferred_schemes),
+/// url.no_oss (Subject::uploaded for a model that takes no oss:// URL: reject), image.not_read,
 /// probe.<error_code_name> (image faults and io), fetch.<error_code_name> (network errors),
 /// probe.lenient (info: the header was read past a departure from its specification,
-/// ImageInfo::leniency), model.retired; added by the Checker's deep check
+/// ImageInfo::leniency), model.region (Subject::region not among ModelRules::regions:
+/// documented rejects, inferred warns), model.retired; added by the Checker's deep check
 /// (CheckerOptions::deep), not by evaluate(): image.corrupt (warn; strict: reject) and
 /// image.not_decoded (info).
 struct Finding {
@@ -346,9 +381,13 @@ struct Verdict {
 /// (documented, or strict): liveportrait-detect without a file size is unknown,
 /// wan2.2-s2v-detect (no size rule) passes. A probe error other than unsupported_format gives
 /// probe.<error_code_name> and decision error; unsupported_format is judged as format.unknown.
-/// A local file gets url.not_public as info (it can be uploaded, even when strict). A URL the
+/// A local file gets url.not_public as info (it can be uploaded, even when strict); one that
+/// facegate uploads (Subject::uploaded) also gets url.oss_inferred or url.no_oss as
+/// oss_url_source() says, and so does a given oss:// URL whose support is inferred. A URL the
 /// service cannot fetch rejects with url.malformed, url.scheme or url.not_public and nothing
-/// else; a network failure gives fetch.<error_code_name> and decision error. A retired model
+/// else but model.region and model.retired; a network failure gives fetch.<error_code_name>
+/// and decision error. A region the model is not offered in (Subject::region,
+/// ModelRules::regions) adds model.region after the other findings. A retired model
 /// (ModelRules::lifecycle) adds model.retired, a warning, last in every verdict: it never
 /// changes the decision, even when strict.
 Verdict evaluate(const ModelRules& rules, const Subject& subject);

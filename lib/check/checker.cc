@@ -14,9 +14,11 @@
 #include <unordered_map>
 
 #include "check/summary.hpp"
+#include "detect/region.hpp"
 #include "facegate/check.hpp"
 #include "net/header_fetch.hpp"
 #include "net/loop.hpp"
+#include "rules/internal.hpp"
 #include "upload/policy.hpp"
 #include "upload/uploader.hpp"
 
@@ -89,6 +91,24 @@ DeepResult failed_download(const Error& error) {
   result.reason = "the download of the whole image failed: " +
                   std::string(error_code_name(error.code)) + ": " + error.message;
   return result;
+}
+
+// The region the detector's calls come from (DetectOptions::region, "" = the default).
+std::string_view call_region(const DetectOptions& detect) {
+  return detect.region.empty() ? kDefaultRegion : std::string_view(detect.region);
+}
+
+// Why the options' region cannot be used: not a region at all, or (not offline) one that does
+// not offer the default model by a rule that rejects. Empty when it can.
+std::string region_problem(const CheckerOptions& options, const ModelRules* default_model) {
+  const std::string_view region = call_region(options.detect);
+  if (find_region(region) == nullptr) {
+    return "unknown region '" + std::string(region) + "' (known: " + detail::region_names() + ")";
+  }
+  if (options.remote == RemoteMode::offline || default_model == nullptr) return {};
+  const auto finding = detail::region_finding(*default_model, region, options.strict);
+  if (!finding || finding->severity != Severity::reject) return {};
+  return finding->message;
 }
 
 bool is_valid_json(std::string_view text) {
@@ -296,6 +316,8 @@ void Checker::State::judge(Job& job, SourceKind kind) const {
   subject.private_network_reachable = options.fetch.allow_private_network;
   subject.parameters = job.judged;
   subject.strict = options.strict;
+  if (options.remote != RemoteMode::offline) subject.region = call_region(options.detect);
+  subject.uploaded = uploads(job);
   record.verdict = evaluate(*job.model, subject);
 }
 
@@ -970,8 +992,13 @@ CheckerResult Checker::create(CheckerOptions options, RecordCallback on_record) 
       return {nullptr, "unknown model '" + state->options.model + "'"};
     }
   }
+  if (std::string problem = region_problem(state->options, state->default_model);
+      !problem.empty()) {
+    return {nullptr, std::move(problem)};
+  }
   if (state->options.remote != RemoteMode::offline) {
-    const std::string problem = base_url_problem(dashscope_base_url(state->options.detect.base_url));
+    const DetectOptions& detect = state->options.detect;
+    const std::string problem = base_url_problem(dashscope_base_url(detect.base_url, detect.region));
     if (!problem.empty()) return {nullptr, problem};
   }
   if (state->options.remote == RemoteMode::online && state->options.key.empty()) {

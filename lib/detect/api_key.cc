@@ -1,6 +1,7 @@
 // The API key and the base URL, found the way the DashScope SDK finds them
 // (docs/service.md#credentials-and-base-url: $DASHSCOPE_API_KEY, else
-// $DASHSCOPE_API_KEY_FILE_PATH, default ~/.dashscope/api_key; base URL $DASHSCOPE_HTTP_BASE_URL).
+// $DASHSCOPE_API_KEY_FILE_PATH, default ~/.dashscope/api_key; base URL $DASHSCOPE_HTTP_BASE_URL,
+// else the region's).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -170,10 +171,14 @@ ApiKeyResult load_api_key() {
   return key_from_file(std::string(home) + "/.dashscope/api_key");
 }
 
-std::string dashscope_base_url(std::string_view explicit_url) {
+std::string dashscope_base_url(std::string_view explicit_url, std::string_view region) {
   std::string_view url = explicit_url;
   if (url.empty()) url = trim(environment_value("DASHSCOPE_HTTP_BASE_URL"));
-  if (url.empty()) url = kDefaultDashScopeBaseUrl;
+  if (url.empty()) {
+    const DashScopeRegion* named = find_region(region.empty() ? kDefaultRegion : region);
+    if (named == nullptr) return {};
+    url = named->base_url;
+  }
   while (!url.empty() && url.back() == '/') url.remove_suffix(1);
   return std::string(url);
 }

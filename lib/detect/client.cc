@@ -104,7 +104,7 @@ struct DetectClient::State : std::enable_shared_from_this<DetectClient::State> {
       : loop(network.transfers()),
         key(std::move(api_key)),
         options(std::move(detect_options)),
-        base(dashscope_base_url(options.base_url)) {}
+        base(dashscope_base_url(options.base_url, options.region)) {}
 
   detail::TransferLoop& loop;
   ApiKey key;

@@ -7,8 +7,10 @@
 #include <string>
 #include <utility>
 
+#include "facegate/detect.hpp"
 #include "facegate/fetch.hpp"
 #include "facegate/rules.hpp"
+#include "rules/internal.hpp"
 
 namespace facegate {
 namespace {
@@ -27,6 +29,15 @@ std::string quoted_list(const std::vector<std::string>& values) {
   for (const auto& value : values) {
     if (!text.empty()) text += ", ";
     text += "\"" + value + "\"";
+  }
+  return text;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string text;
+  for (const auto& item : items) {
+    if (!text.empty()) text += ", ";
+    text += item;
   }
   return text;
 }
@@ -71,6 +82,7 @@ class Evaluation {
       }
       check_parameters();
     }
+    note_region();
     note_retirement();
     verdict_.decision = decide();
     return std::move(verdict_);
@@ -87,15 +99,34 @@ class Evaluation {
     return subject_.probe_error && subject_.probe_error.code != ErrorCode::unsupported_format;
   }
 
-  bool scheme_is_accepted(std::string_view url) const {
-    const std::string_view scheme = url.substr(0, url.find(':'));
-    return std::any_of(rules_.urls.schemes.begin(), rules_.urls.schemes.end(),
-                       [&](const std::string& accepted) {
-                         return std::equal(accepted.begin(), accepted.end(), scheme.begin(),
-                                           scheme.end(), [](char a, char b) {
-                                             return a == (b >= 'A' && b <= 'Z' ? b + 32 : b);
-                                           });
-                       });
+  // The URL's scheme in lower case, as the rules list schemes.
+  std::string url_scheme() const {
+    std::string scheme = subject_.url.substr(0, subject_.url.find(':'));
+    for (char& c : scheme) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+    return scheme;
+  }
+
+  // A scheme the model takes by inference only (UrlRule::inferred_schemes, or the URL rule
+  // itself inferred): the URL may be refused, so it warns (strict: rejects).
+  void note_inferred_scheme(const std::string& scheme, RuleSource source) {
+    if (source != RuleSource::inferred) return;
+    add("url." + scheme + "_inferred", rule_severity(source, subject_.strict),
+        rules_.name + " is not documented to take " + scheme + ":// URLs; facegate infers it does" +
+            source_suffix(source),
+        joined(rules_.urls.schemes), scheme);
+  }
+
+  // A local file that facegate uploads is sent as an oss:// URL (Subject::uploaded).
+  void note_upload() {
+    const std::optional<RuleSource> oss = oss_url_source(rules_);
+    if (!oss) {
+      add("url.no_oss", Severity::reject,
+          rules_.name + " takes no oss:// URL, so an uploaded file cannot be sent to it; give a "
+                        "public http(s) URL instead",
+          joined(rules_.urls.schemes), "oss");
+      return;
+    }
+    note_inferred_scheme("oss", *oss);
   }
 
   // Where the image comes from, judged before its bytes. Returns false when the source alone
@@ -106,6 +137,11 @@ class Evaluation {
     switch (subject_.source) {
       case SourceKind::local_file:
       case SourceKind::memory:
+        // Uploaded by facegate: judged as the oss:// URL it will be sent as.
+        if (subject_.uploaded) {
+          note_upload();
+          return true;
+        }
         // The user may upload the bytes: their content is what facegate judges, so this is a
         // note, never a warning or a rejection.
         add("url.not_public", Severity::info,
@@ -117,9 +153,13 @@ class Evaluation {
     }
     const ErrorCode url_fault =
         subject_.url.empty() ? ErrorCode::none : check_public_url(subject_.url);
-    if (url_fault == ErrorCode::scheme && scheme_is_accepted(subject_.url)) {
-      header_read_ = false;  // oss://: only the service resolves it (docs/service.md#urls)
-      return true;
+    if (url_fault == ErrorCode::scheme) {
+      const std::string scheme = url_scheme();
+      if (const auto taken = detail::scheme_source(rules_.urls, scheme)) {
+        header_read_ = false;  // oss://: only the service resolves it (docs/service.md#urls)
+        note_inferred_scheme(scheme, *taken);
+        return true;
+      }
     }
     if (url_fault == ErrorCode::bad_url) {
       add("url.malformed", url_severity, "not a valid URL: the service cannot fetch it", limit,
@@ -152,14 +192,7 @@ class Evaluation {
     return true;
   }
 
-  std::string scheme_list() const {
-    std::string list;
-    for (const std::string& scheme : rules_.urls.schemes) {
-      if (!list.empty()) list += ", ";
-      list += scheme;
-    }
-    return list;
-  }
+  std::string scheme_list() const { return joined(rules_.urls.schemes); }
 
   // A failed probe (other than "no known magic bytes", which is a format fact) leaves nothing
   // to judge but what the bytes already said; the decision is error, never reject.
@@ -346,6 +379,13 @@ class Evaluation {
     }
   }
 
+  // Keys are region-bound: a model not offered in the caller's region cannot be called there.
+  void note_region() {
+    if (auto finding = detail::region_finding(rules_, subject_.region, subject_.strict)) {
+      verdict_.findings.push_back(std::move(*finding));
+    }
+  }
+
   // A warning, never a rejection, even when strict: the service may still answer a retired
   // model, and when it refuses the model as a whole the detector stops sending to it.
   void note_retirement() {
@@ -376,6 +416,22 @@ class Evaluation {
 };
 
 }  // namespace
+
+std::optional<Finding> detail::region_finding(const ModelRules& model, std::string_view region,
+                                              bool strict) {
+  if (region.empty() || !model.regions) return std::nullopt;
+  const RegionRule& rule = *model.regions;
+  if (std::find(rule.offered.begin(), rule.offered.end(), region) != rule.offered.end()) {
+    return std::nullopt;
+  }
+  const DashScopeRegion* known = find_region(region);
+  const std::string where =
+      std::string(region) + (known ? " (" + std::string(known->label) + ")" : std::string());
+  return Finding{"model.region", rule_severity(rule.source, strict),
+                 model.name + " is offered only in " + joined(rule.offered) + ", not in " + where +
+                     ": API keys are region-bound" + source_suffix(rule.source),
+                 joined(rule.offered), std::string(region)};
+}
 
 Verdict evaluate(const ModelRules& rules, const Subject& subject) {
   return Evaluation(rules, subject).run();

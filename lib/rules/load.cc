@@ -2,14 +2,18 @@
 // Every failure names the field as a path ("models[2].pixels.max_long_side") and says why.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
 #include <system_error>
 #include <utility>
 
+#include "detect/region.hpp"
+#include "facegate/detect.hpp"
 #include "facegate/rules.hpp"
 #include "rules/builtin.hpp"
 
@@ -156,6 +160,9 @@ class RulesParser {
   bool read_rule_set(element root, RuleSet& rules);
   bool read_model(element value, const std::string& path, ModelRules& model);
   bool read_urls(element value, const std::string& path, UrlRule& rule);
+  bool read_distinct_strings(element value, const std::string& path, std::string_view what,
+                             const std::function<std::string(const std::string&)>& problem,
+                             std::vector<std::string>& out);
   bool read_formats(element value, const std::string& path, FormatRule& rule);
   bool read_pixels(element value, const std::string& path, PixelRule& rule);
   bool read_pixel_bound(const Fields& fields, std::string_view key,
@@ -167,6 +174,7 @@ class RulesParser {
   bool read_price(element value, const std::string& path, PriceRule& rule);
   bool read_money(element value, const std::string& path, Money& money);
   bool read_lifecycle(element value, const std::string& path, LifecycleRule& rule);
+  bool read_regions(element value, const std::string& path, RegionRule& rule);
 
   std::optional<RulesError> error_;
 };
@@ -328,7 +336,7 @@ bool RulesParser::read_model(element value, const std::string& path, ModelRules&
   auto fields = open_object(value, path,
                             {"name", "endpoint", "response", "urls", "formats", "pixels",
                              "aspect", "file_size", "parameters", "rate", "price",
-                             "lifecycle"});
+                             "lifecycle", "regions"});
   if (!fields) return false;
   auto name = fields->required("name");
   if (!name || !read_token(*name, fields->path("name"), model.name)) return false;
@@ -386,34 +394,68 @@ bool RulesParser::read_model(element value, const std::string& path, ModelRules&
       return false;
     }
   }
+  if (auto regions = fields->optional("regions")) {
+    if (!read_regions(*regions, fields->path("regions"), model.regions.emplace())) return false;
+  }
+  return true;
+}
+
+// A non-empty array of distinct strings; `problem` says why one is not allowed ("" = it is).
+bool RulesParser::read_distinct_strings(
+    element value, const std::string& path, std::string_view what,
+    const std::function<std::string(const std::string&)>& problem, std::vector<std::string>& out) {
+  array list;
+  if (!read_array(value, path, list)) return false;
+  std::size_t index = 0;
+  for (element item : list) {
+    const std::string item_path = index_path(path, index++);
+    std::string text;
+    if (!read_string(item, item_path, text)) return false;
+    if (std::string why = problem(text); !why.empty()) {
+      return fail(RulesErrorKind::bad_value, item_path, "\"" + text + "\" " + why);
+    }
+    if (std::find(out.begin(), out.end(), text) != out.end()) {
+      return fail(RulesErrorKind::bad_value, item_path, "\"" + text + "\" is listed twice");
+    }
+    out.push_back(std::move(text));
+  }
+  if (out.empty()) {
+    return fail(RulesErrorKind::bad_value, path, "at least one " + std::string(what) + " is needed");
+  }
   return true;
 }
 
 bool RulesParser::read_urls(element value, const std::string& path, UrlRule& rule) {
-  auto fields = open_object(value, path, {"schemes", "source", "note"});
+  auto fields =
+      open_object(value, path, {"schemes", "source", "note", "inferred_schemes", "inferred_note"});
   if (!fields) return false;
+  const auto not_scheme = [](const std::string& scheme) -> std::string {
+    return is_scheme(scheme) ? "" : "is not a lower-case URL scheme";
+  };
+  // Each scheme in one list only: the inferred ones are those the documented list lacks.
+  const auto not_inferred = [&](const std::string& scheme) -> std::string {
+    if (std::string why = not_scheme(scheme); !why.empty()) return why;
+    const bool documented =
+        std::find(rule.schemes.begin(), rule.schemes.end(), scheme) != rule.schemes.end();
+    return documented ? "is in schemes too" : "";
+  };
   auto schemes = fields->required("schemes");
-  array list;
-  if (!schemes || !read_array(*schemes, fields->path("schemes"), list)) return false;
-  std::size_t index = 0;
-  for (element item : list) {
-    const std::string item_path = index_path(fields->path("schemes"), index++);
-    std::string scheme;
-    if (!read_string(item, item_path, scheme)) return false;
-    if (!is_scheme(scheme)) {
-      return fail(RulesErrorKind::bad_value, item_path,
-                  "\"" + scheme + "\" is not a lower-case URL scheme");
-    }
-    for (const auto& earlier : rule.schemes) {
-      if (earlier == scheme) {
-        return fail(RulesErrorKind::bad_value, item_path, "\"" + scheme + "\" is listed twice");
-      }
-    }
-    rule.schemes.push_back(std::move(scheme));
+  if (!schemes || !read_distinct_strings(*schemes, fields->path("schemes"), "scheme", not_scheme,
+                                         rule.schemes)) {
+    return false;
   }
-  if (rule.schemes.empty()) {
-    return fail(RulesErrorKind::bad_value, fields->path("schemes"),
-                "at least one scheme is needed");
+  if (auto inferred = fields->optional("inferred_schemes")) {
+    if (!read_distinct_strings(*inferred, fields->path("inferred_schemes"), "scheme",
+                               not_inferred, rule.inferred_schemes)) {
+      return false;
+    }
+  }
+  if (auto note = fields->optional("inferred_note")) {
+    if (!read_string(*note, fields->path("inferred_note"), rule.inferred_note)) return false;
+    if (rule.inferred_schemes.empty()) {
+      return fail(RulesErrorKind::bad_value, fields->path("inferred_note"),
+                  "a note without inferred_schemes");
+    }
   }
   return read_source(*fields, rule.source, rule.note);
 }
@@ -549,22 +591,10 @@ bool RulesParser::read_parameter(element value, const std::string& path, Paramet
   auto name = fields->required("name");
   if (!name || !read_token(*name, fields->path("name"), rule.name)) return false;
   auto values = fields->required("values");
-  array list;
-  if (!values || !read_array(*values, fields->path("values"), list)) return false;
-  std::size_t index = 0;
-  for (element item : list) {
-    const std::string item_path = index_path(fields->path("values"), index++);
-    std::string text;
-    if (!read_string(item, item_path, text)) return false;
-    for (const auto& earlier : rule.values) {
-      if (earlier == text) {
-        return fail(RulesErrorKind::bad_value, item_path, "\"" + text + "\" is listed twice");
-      }
-    }
-    rule.values.push_back(std::move(text));
-  }
-  if (rule.values.empty()) {
-    return fail(RulesErrorKind::bad_value, fields->path("values"), "at least one value is needed");
+  const auto any = [](const std::string&) { return std::string(); };
+  if (!values ||
+      !read_distinct_strings(*values, fields->path("values"), "value", any, rule.values)) {
+    return false;
   }
   if (auto fallback = fields->optional("default")) {
     if (!read_string(*fallback, fields->path("default"), rule.default_value.emplace())) {
@@ -655,6 +685,21 @@ bool RulesParser::read_lifecycle(element value, const std::string& path, Lifecyc
   if (rule.reference.empty()) {
     return fail(RulesErrorKind::bad_value, fields->path("reference"),
                 "must say where the vendor announced it");
+  }
+  return read_source(*fields, rule.source, rule.note);
+}
+
+bool RulesParser::read_regions(element value, const std::string& path, RegionRule& rule) {
+  auto fields = open_object(value, path, {"offered", "source", "note"});
+  if (!fields) return false;
+  auto offered = fields->required("offered");
+  const auto unknown = [](const std::string& name) -> std::string {
+    if (find_region(name) != nullptr) return {};
+    return "is not a DashScope region (known: " + detail::region_names() + ")";
+  };
+  if (!offered ||
+      !read_distinct_strings(*offered, fields->path("offered"), "region", unknown, rule.offered)) {
+    return false;
   }
   return read_source(*fields, rule.source, rule.note);
 }

@@ -87,6 +87,10 @@ std::vector<Row> model_rows(const ModelRules& model) {
   rows.push_back({"response", std::string(response_shape_name(model.response)), ""});
   rows.push_back({"urls", joined(model.urls.schemes, ", "),
                   source_text(model.urls.source, model.urls.note)});
+  if (!model.urls.inferred_schemes.empty()) {
+    rows.push_back({"urls", joined(model.urls.inferred_schemes, ", "),
+                    source_text(RuleSource::inferred, model.urls.inferred_note)});
+  }
   std::vector<std::string> formats;
   for (Format format : model.formats.accepted) formats.emplace_back(format_name(format));
   rows.push_back({"formats", joined(formats, ", "),
@@ -133,6 +137,12 @@ std::vector<Row> model_rows(const ModelRules& model) {
   } else {
     rows.push_back({"lifecycle", "no retirement announced", ""});
   }
+  if (model.regions) {
+    rows.push_back({"regions", "offered only in " + joined(model.regions->offered, ", "),
+                    source_text(model.regions->source, model.regions->note)});
+  } else {
+    rows.push_back({"regions", "no rule", ""});
+  }
   return rows;
 }
 
@@ -142,6 +152,12 @@ std::vector<Row> model_rows(const ModelRules& model) {
 void write_source(detail::JsonWriter& json, RuleSource source, const std::string& note) {
   json.key("source").string(rule_source_name(source));
   if (!note.empty()) json.key("note").string(note);
+}
+
+void write_strings(detail::JsonWriter& json, const std::vector<std::string>& items) {
+  json.begin_array();
+  for (const auto& item : items) json.string(item);
+  json.end_array();
 }
 
 void write_pixel_bound(detail::JsonWriter& json, std::string_view key,
@@ -175,9 +191,7 @@ void write_file_size(detail::JsonWriter& json, const FileSizeRule& rule) {
 void write_parameter(detail::JsonWriter& json, const ParameterRule& rule) {
   json.begin_object();
   json.key("name").string(rule.name);
-  json.key("values").begin_array();
-  for (const auto& value : rule.values) json.string(value);
-  json.end_array();
+  write_strings(json.key("values"), rule.values);
   if (rule.default_value) json.key("default").string(*rule.default_value);
   json.key("required").boolean(rule.required);
   write_source(json, rule.source, rule.note);
@@ -206,16 +220,30 @@ void write_lifecycle(detail::JsonWriter& json, const LifecycleRule& rule) {
   json.end_object();
 }
 
+void write_urls(detail::JsonWriter& json, const UrlRule& rule) {
+  json.begin_object();
+  write_strings(json.key("schemes"), rule.schemes);
+  write_source(json, rule.source, rule.note);
+  if (!rule.inferred_schemes.empty()) {
+    write_strings(json.key("inferred_schemes"), rule.inferred_schemes);
+  }
+  if (!rule.inferred_note.empty()) json.key("inferred_note").string(rule.inferred_note);
+  json.end_object();
+}
+
+void write_regions(detail::JsonWriter& json, const RegionRule& rule) {
+  json.begin_object();
+  write_strings(json.key("offered"), rule.offered);
+  write_source(json, rule.source, rule.note);
+  json.end_object();
+}
+
 void write_model(detail::JsonWriter& json, const ModelRules& model) {
   json.begin_object();
   json.key("name").string(model.name);
   json.key("endpoint").string(model.endpoint);
   json.key("response").string(response_shape_name(model.response));
-  json.key("urls").begin_object().key("schemes").begin_array();
-  for (const auto& scheme : model.urls.schemes) json.string(scheme);
-  json.end_array();
-  write_source(json, model.urls.source, model.urls.note);
-  json.end_object();
+  write_urls(json.key("urls"), model.urls);
   json.key("formats").begin_object().key("accepted").begin_array();
   for (Format format : model.formats.accepted) json.string(format_name(format));
   json.end_array();
@@ -243,6 +271,7 @@ void write_model(detail::JsonWriter& json, const ModelRules& model) {
     json.key("price").null();
   }
   if (model.lifecycle) write_lifecycle(json.key("lifecycle"), *model.lifecycle);
+  if (model.regions) write_regions(json.key("regions"), *model.regions);
   json.end_object();
 }
 

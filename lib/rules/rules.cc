@@ -1,7 +1,9 @@
 // Names and lookups of the rules types.
+#include <algorithm>
 #include <string>
 
 #include "facegate/rules.hpp"
+#include "rules/internal.hpp"
 
 namespace facegate {
 
@@ -106,6 +108,20 @@ std::optional<Money> price_per_image(const ModelRules& rules, std::string_view c
     if (money.currency == currency) return money;
   }
   return std::nullopt;
+}
+
+std::optional<RuleSource> detail::scheme_source(const UrlRule& rule,
+                                                std::string_view scheme) noexcept {
+  auto listed = [&](const std::vector<std::string>& schemes) {
+    return std::find(schemes.begin(), schemes.end(), scheme) != schemes.end();
+  };
+  if (listed(rule.schemes)) return rule.source;
+  if (listed(rule.inferred_schemes)) return RuleSource::inferred;
+  return std::nullopt;
+}
+
+std::optional<RuleSource> oss_url_source(const ModelRules& model) noexcept {
+  return detail::scheme_source(model.urls, "oss");
 }
 
 const Finding* Verdict::find(std::string_view code) const noexcept {

@@ -60,6 +60,26 @@ void add_run_options(CLI::App& command, cli::RunOptions& options) {
   command.add_option("inputs", options.inputs, kInputsHelp)->required();
 }
 
+// "--region"'s help: each region's name, label and base URL, the default first.
+std::string region_help() {
+  std::string help = "The key's DashScope region, which gives the base URL unless --base-url or "
+                     "$DASHSCOPE_HTTP_BASE_URL does:";
+  for (const facegate::DashScopeRegion& region : facegate::dashscope_regions()) {
+    help += "\n  " + std::string(region.name) + " (" + std::string(region.label) +
+            (region.name == facegate::kDefaultRegion ? ", the default" : "") + ") " +
+            std::string(region.base_url);
+  }
+  return help;
+}
+
+std::vector<std::string> region_names() {
+  std::vector<std::string> names;
+  for (const facegate::DashScopeRegion& region : facegate::dashscope_regions()) {
+    names.emplace_back(region.name);
+  }
+  return names;
+}
+
 void add_check_options(CLI::App& check, cli::RunOptions& options) {
   facegate::CheckerOptions& checker = options.checker;
   check.add_option("--model", checker.model, "Model name (see `facegate rules`)")->required();
@@ -95,6 +115,8 @@ void add_check_options(CLI::App& check, cli::RunOptions& options) {
                  "Keep local files local: a local pass is not uploaded and not called");
   check.add_option("--base-url", checker.detect.base_url,
                    "Detector base URL (default: $DASHSCOPE_HTTP_BASE_URL or the vendor's)");
+  check.add_option("--region", checker.detect.region, region_help())
+      ->check(CLI::IsMember(region_names()));
   check.add_option("--rps", checker.detect.requests_per_second,
                    "Detector requests per second instead of the model's documented rate")
       ->check(CLI::Range(1u, 1000u));
