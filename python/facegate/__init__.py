@@ -367,6 +367,7 @@ def _ledger_path(remote: str, ledger: Union[bool, str, "os.PathLike[str]", None]
 def check(inputs: Union[Input, Iterable[Input]], model: str, *,
           parameters: Optional[Mapping[str, str]] = None, ratio: Optional[str] = None,
           remote: str = "offline", key: Optional[str] = None, base_url: Optional[str] = None,
+          region: str = "cn-beijing",
           ledger: Union[bool, str, "os.PathLike[str]", None] = True, upload: bool = True,
           refresh: bool = False,
           retry_ambiguous: bool = False, max_calls: Optional[int] = None,
@@ -390,6 +391,9 @@ def check(inputs: Union[Input, Iterable[Input]], model: str, *,
     file; through the ledger at ``ledger``: True = the default path, False = none). Online,
     a local file that passes is uploaded to the vendor's temporary storage and checked by its
     oss:// URL (the record's remote.upload); ``upload=False`` keeps local files local.
+    ``region`` (README, "Regions") picks the documented base URL unless ``base_url`` or
+    $DASHSCOPE_HTTP_BASE_URL gives one; a model not offered there is a UsageError unless
+    ``remote`` is "offline".
     ``allow_loopback`` / ``allow_private_network`` let URLs on such addresses be fetched (and
     judged as reachable). The other options are the CLI's of the same names."""
     if order not in ("completion", "input"):
@@ -401,7 +405,7 @@ def check(inputs: Union[Input, Iterable[Input]], model: str, *,
     try:
         run = _facegate.start_check(
             model=model, parameters=_parameter_pairs(parameters, ratio), remote=remote,
-            key=_api_key(remote, key), base_url=base_url or "",
+            key=_api_key(remote, key), base_url=base_url or "", region=region,
             ledger=_ledger_path(remote, ledger), upload=upload, refresh=refresh,
             retry_ambiguous=retry_ambiguous,
             max_calls=max_calls, rps=rps,

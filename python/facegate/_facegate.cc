@@ -240,6 +240,7 @@ CheckerOptions checker_options(const py::kwargs& given) {
   options.remote = remote_mode(get("remote").cast<std::string>());
   options.key = ApiKey(get("key").cast<std::string>());
   options.detect.base_url = get("base_url").cast<std::string>();
+  options.detect.region = get("region").cast<std::string>();
   if (std::string problem = base_url_problem(dashscope_base_url(options.detect.base_url, options.detect.region)); !problem.empty()) {
     throw std::invalid_argument(problem);
   }

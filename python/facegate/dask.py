@@ -20,8 +20,8 @@ import facegate
 __all__ = ["check", "check_offline"]
 
 # The options of facegate.check that are about the remote call, which the workers never make.
-_REMOTE_OPTIONS = frozenset({"key", "base_url", "ledger", "upload", "refresh", "retry_ambiguous",
-                             "max_calls", "rps", "grace"})
+_REMOTE_OPTIONS = frozenset({"key", "base_url", "region", "ledger", "upload", "refresh",
+                             "retry_ambiguous", "max_calls", "rps", "grace"})
 
 
 def _check_partition(sources: Iterable[Any], model: str, options: Mapping[str, Any]) -> list[dict[str, Any]]:

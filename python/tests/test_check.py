@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -148,6 +149,30 @@ def test_dry_run_records_say_no_call_was_made():
                                  remote="dry_run", key="sk-0123456789"))
     assert record["decision"] == "pass"
     assert "sk-0123456789" not in json.dumps(record)
+
+
+def test_dry_run_shows_the_upload_of_a_local_pass_and_not_of_a_reject():
+    records = {Path(r["source"]).name: r for r in facegate.check(
+        [EXAMPLES / "portrait-640x800.jpg", EXAMPLES / "small-300x300.png"], model=MODEL,
+        remote="dry_run", key="sk-0123456789", base_url="http://127.0.0.1:9/api/v1")}
+    plan = records["portrait-640x800.jpg"]["remote"]["upload"]
+    assert plan["policy_request"]["url"] == (
+        "http://127.0.0.1:9/api/v1/uploads?action=getPolicy&model=" + MODEL)
+    assert plan["upload"]["fields"][-1] == "file"
+    assert records["small-300x300.png"]["remote"] is None
+    off = next(facegate.check(EXAMPLES / "portrait-640x800.jpg", model=MODEL, remote="dry_run",
+                              key="sk-0123456789", upload=False))
+    assert off["remote"]["outcome"] == "not_sent"
+    assert "upload" not in off["remote"]
+
+
+def test_a_model_not_offered_in_the_region_is_a_usage_error():
+    with pytest.raises(facegate.UsageError, match="region-bound"):
+        facegate.check([], model=MODEL, remote="dry_run", key="sk-0123456789",
+                       region="ap-southeast-1")
+    # Offline nothing is sent: the region does not matter.
+    assert next(facegate.check(EXAMPLES / "portrait-640x800.jpg", model=MODEL,
+                               region="ap-southeast-1"))["decision"] == "pass"
 
 
 def endless_inputs(counter):
