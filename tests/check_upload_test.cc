@@ -14,6 +14,7 @@
 
 #include "cli_run.hpp"
 #include "facegate/check.hpp"
+#include "process_memory.hpp"
 #include "servers/fake_dashscope.hpp"
 #include "servers/test_servers.hpp"
 
@@ -235,6 +236,27 @@ TEST_CASE("a mixed local batch: only the passes are uploaded, each once, and che
     for (const std::string& name : names_of(images.passing)) twice.insert(name);
     CHECK(stored_names(fake) == twice);
   }
+}
+
+TEST_CASE("a large file is streamed: the upload holds a small part of it at once") {
+  test::TempDir dir("facegate-upload-large-");
+  const fs::path large = dir.path() / "large-portrait.jpg";
+  fs::copy_file(example("portrait-640x800.jpg"), large);
+  constexpr std::uint64_t kSize = 96ull << 20;
+  fs::resize_file(large, kSize);  // the header is intact; the rest reads as zeros
+  test::FakeDashScope fake{std::string(kKey)};
+  const std::uint64_t before = test::status_bytes("VmRSS:");
+  test::reset_peak_rss();
+  auto records = check_paths(online(fake), {large.string()});
+  const std::uint64_t peak = test::status_bytes("VmHWM:") - before;
+  const CheckRecord& record = records.begin()->second;
+  REQUIRE(record.upload.has_value());
+  CHECK(record.upload->outcome == UploadOutcome::uploaded);
+  CHECK(record.upload->bytes == kSize);
+  REQUIRE(fake.uploads().size() == 1);
+  CHECK(fake.uploads().front().size == static_cast<std::int64_t>(kSize));
+  MESSAGE("a 96 MiB upload: peak RSS +" << (peak >> 20) << " MiB");
+  CHECK(peak < (32ull << 20));
 }
 
 TEST_CASE("policy faults: 500 and 429 are asked again; 401 fails every upload, none is called") {

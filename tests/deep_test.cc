@@ -19,6 +19,7 @@
 #include "facegate/deep.hpp"
 #include "facegate/probe.hpp"
 #include "probe_answer.hpp"
+#include "process_memory.hpp"
 
 using namespace facegate;
 using namespace facegate::test;
@@ -203,25 +204,8 @@ std::vector<std::size_t> cut_points(const CorpusImage& image) {
   return cuts;
 }
 
-// --- Memory of this process, from /proc/self/status (kB there).
-
-std::uint64_t status_bytes(const char* field) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field, 0) == 0) return std::stoull(line.substr(std::strlen(field))) * 1024;
-  }
-  FAIL("no " << field << " in /proc/self/status");
-  return 0;
-}
-
-// Resets the peak resident set size (VmHWM) to the current one (proc(5), clear_refs "5").
-void reset_peak_rss() {
-  std::ofstream clear_refs("/proc/self/clear_refs");
-  clear_refs << "5";
-  clear_refs.flush();
-  REQUIRE(clear_refs.good());
-}
+using test::reset_peak_rss;
+using test::status_bytes;
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kUnderAddressSanitizer = true;
