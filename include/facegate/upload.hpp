@@ -40,8 +40,8 @@ struct UploadFacts {
   std::string oss_url;             ///< "oss://" + the object's key; empty when failed
   std::uint64_t bytes = 0;         ///< file bytes posted in this run (retries included)
   std::uint32_t attempts = 0;      ///< upload POSTs made in this run, retries included
-  std::uint32_t policy_requests = 0;  ///< policy requests this file waited for (0: a policy in hand)
-  /// When the oss:// URL stops being valid (uploaded, reused).
+  /// When the oss:// URL stops being valid (uploaded, reused); empty for an object that was
+  /// already there (409 FileAlreadyExists), whose age is unknown.
   std::optional<std::chrono::system_clock::time_point> expires_at;
   /// failed: the policy's or the upload's failure; else empty, or why the ledger could not
   /// remember the upload.

@@ -397,6 +397,11 @@ bool Checker::State::check_local(Job& job) {
       record.remote = not_sent("the file cannot be uploaded: " + error.message);
       return true;
     }
+    // The hash the upload is held to must be of the bytes judged: not of a file replaced since.
+    if (job.file->content_length != record.probe.file_size) {
+      record.remote = not_sent("not uploaded: the file changed while it was checked");
+      return true;
+    }
   }
   {
     std::lock_guard lock(net_mutex);
@@ -465,6 +470,7 @@ struct RemoteInput {
   std::optional<std::int64_t> row;   // its claim in the ledger
   std::optional<BeginCall> begin;    // the ledger's answer when the call was about to go out
   std::optional<Money> price;        // what the call may cost, in the spend's currency
+  bool reserved = false;             // the spend counts this call already (from its upload on)
 };
 
 // What the run may still spend: calls sent whose billing is not settled count as billed.
@@ -561,7 +567,7 @@ void Checker::State::NetworkSide::run() {
     client_.emplace(*loop_, options.key, options.detect);
     ledger_ = std::move(state_.ledger);
     uploader_.emplace(loop_->transfers(), options.key, options.detect, client_->base_url(),
-                      options.ledger_options.clock);
+                      options.ledger_options.clock, options.loop.max_transfers_per_host);
     upload_scope_ = detail::upload_scope(options.key, client_->base_url());
   } else if (options.remote == RemoteMode::dry_run) {
     client_.emplace(*loop_, ApiKey{}, options.detect);  // builds requests only
@@ -608,7 +614,11 @@ bool Checker::State::NetworkSide::take_jobs() {
 void Checker::State::NetworkSide::start(Job job) {
   const std::uint64_t sequence = job.record.sequence;
   if (state_.cancelled || !loop_) {
-    job.record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
+    if (job.record.verdict) {  // a local pass, judged already
+      job.record.remote = not_sent("the run was cancelled before this call was sent");
+    } else {
+      job.record.probe.error = Error{ErrorCode::cancelled, "the run was cancelled"};
+    }
     state_.deliver(std::move(job.record));
     return;
   }
@@ -741,13 +751,15 @@ void Checker::State::NetworkSide::start_upload(std::uint64_t sequence) {
     return finish(sequence);
   }
   open.price = spend_.price_of(*job.model);
-  // Over the budget, the call would not go out: the upload would be for nothing.
+  if (reuse_before_upload(sequence)) return;
+  // The call is counted from the upload on: over the budget, the upload would be for nothing.
   if (std::string refusal = spend_.refusal(open.price); !refusal.empty()) {
     job.record.remote = not_sent(std::move(refusal));
     job.record.remote->outcome = DetectOutcome::budget_exhausted;
     return finish(sequence);
   }
-  if (reuse_before_upload(sequence)) return;
+  spend_.reserve(open.price);
+  open.reserved = true;
   detail::UploadTask task;
   task.model = job.model->name;
   task.path = job.input.source;
@@ -791,19 +803,25 @@ void Checker::State::NetworkSide::uploaded(std::uint64_t sequence, UploadFacts f
   RemoteInput& open = it->second;
   CheckRecord& record = open.job.record;
   if (facts.outcome == UploadOutcome::failed) {
+    spend_.settle(open.price, not_sent({}));  // no call: its reservation goes
+    open.reserved = false;
+    if (state_.cancelled) {  // cut off by the cancel, not failed
+      record.remote = not_sent("the run was cancelled before this call was sent");
+      return finish(sequence);
+    }
     record.remote = not_sent("not sent: the upload failed: " + facts.error);
     record.upload = std::move(facts);
     return finish(sequence);
   }
   open.image_url = facts.oss_url;
-  if (ledger_) {
+  if (ledger_ && facts.expires_at) {  // an object found there already has no known expiry
     StoredUpload stored;
     stored.oss_url = facts.oss_url;
     stored.expires_at = *facts.expires_at;
     stored.uploaded_at = stored.expires_at - kOssUrlLifetime;
-    stored.bytes = open.job.file->content_length.value_or(0);
-    const UploadKey key{open.job.file->content_hash, stored.bytes, open.job.model->name,
-                        upload_scope_};
+    stored.bytes = facts.bytes;
+    const UploadKey key{open.job.file->content_hash, open.job.file->content_length.value_or(0),
+                        open.job.model->name, upload_scope_};
     if (const LedgerError error = ledger_->record_upload(key, stored)) {
       facts.error = "not remembered: " + error.message;
     }
@@ -824,12 +842,15 @@ void Checker::State::NetworkSide::request_call(std::uint64_t sequence) {
     record.remote = not_sent("the run was cancelled before this call was sent");
     return finish(sequence);
   }
-  if (std::string refusal = spend_.refusal(open.price); !refusal.empty()) {
-    record.remote = not_sent(std::move(refusal));
-    record.remote->outcome = DetectOutcome::budget_exhausted;
-    return finish(sequence);
+  if (!open.reserved) {
+    if (std::string refusal = spend_.refusal(open.price); !refusal.empty()) {
+      record.remote = not_sent(std::move(refusal));
+      record.remote->outcome = DetectOutcome::budget_exhausted;
+      return finish(sequence);
+    }
+    spend_.reserve(open.price);
   }
-  spend_.reserve(open.price);
+  open.reserved = false;  // called() settles it
   open.calling = true;
   open.begin.reset();
   SendGate gate;

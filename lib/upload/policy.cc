@@ -130,18 +130,24 @@ std::string upload_object_name(std::string_view path, std::string_view sha256_he
   return name;
 }
 
+std::string lower_hex(const unsigned char* bytes, std::size_t length) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text;
+  for (std::size_t i = 0; i < length; ++i) {
+    text += kDigits[bytes[i] >> 4];
+    text += kDigits[bytes[i] & 0xF];
+  }
+  return text;
+}
+
 std::string upload_scope(const ApiKey& key, std::string_view base_url) {
-  static constexpr char kHex[] = "0123456789abcdef";
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned length = 0;
-  std::string scope = "account:";
+  std::string account;
   if (EVP_Digest(key.reveal().data(), key.reveal().size(), digest, &length, EVP_sha256(), nullptr) == 1) {
-    for (unsigned i = 0; i < std::min(length, 8u); ++i) {
-      scope += kHex[digest[i] >> 4];
-      scope += kHex[digest[i] & 0xF];
-    }
+    account = lower_hex(digest, std::min(length, 8u));
   }
-  return scope + " base:" + std::string(base_url);
+  return "account:" + account + " base:" + std::string(base_url);
 }
 
 }  // namespace facegate::detail

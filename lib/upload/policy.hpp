@@ -49,6 +49,9 @@ std::string policy_url(std::string_view base_url, std::string_view model);
 /// so a repeated upload under a policy that forbids overwriting (409) is the same bytes.
 std::string upload_object_name(std::string_view path, std::string_view sha256_hex);
 
+/// `bytes` as lower-case hex digits, two per byte.
+std::string lower_hex(const unsigned char* bytes, std::size_t length);
+
 /// What an upload's oss:// URL is valid for beyond its model: the account (the first 16 hex
 /// digits of the key's SHA-256: the ledger never holds the key) and the base URL (keys are
 /// region-bound), as one text for the ledger's UploadKey::scope.

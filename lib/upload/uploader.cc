@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -59,16 +60,6 @@ std::string xml_element(std::string_view xml, std::string_view tag) {
   return std::string(xml.substr(start + open.size(), end - start - open.size()));
 }
 
-std::string hex(const unsigned char* bytes, unsigned length) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string text;
-  for (unsigned i = 0; i < length; ++i) {
-    text += kDigits[bytes[i] >> 4];
-    text += kDigits[bytes[i] & 0xF];
-  }
-  return text;
-}
-
 UploadFacts failed(std::string why) {
   UploadFacts facts;
   facts.outcome = UploadOutcome::failed;
@@ -86,6 +77,7 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     UploadFacts facts;
     bool renewed = false;  // a new policy was asked for after "Policy expired"
     bool finished = false;
+    std::uint64_t generation = 0;  // of the slot's policy the attempt on the wire was signed by
     // The attempt on the wire.
     std::unique_ptr<RequestHandle> handle;
     std::string host;  // the policy's upload_host, which the handle's URL points into
@@ -107,6 +99,7 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
   struct Slot {
     std::string model;
     std::optional<UploadPolicy> policy;
+    std::uint64_t generation = 0;  // counts the policies received, so a stale one is told apart
     std::deque<std::shared_ptr<Upload>> waiting;
     std::optional<std::string> refused;  // why no policy will be asked for again
     bool fetching = false;
@@ -117,14 +110,17 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
   };
 
   State(TransferLoop& transfer_loop, ApiKey api_key, DetectOptions detect_options,
-        std::string base, std::function<std::chrono::system_clock::time_point()> clock)
-      : loop(transfer_loop),
+        std::string base, std::function<std::chrono::system_clock::time_point()> clock,
+        unsigned posts)
+      : max_posts(std::max(1u, posts)),
+        loop(transfer_loop),
         key(std::move(api_key)),
         options(std::move(detect_options)),
         base_url(std::move(base)),
         now(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }),
         transfer(service_transfer_options(options)) {}
 
+  const unsigned max_posts;
   TransferLoop& loop;
   ApiKey key;
   DetectOptions options;
@@ -134,6 +130,11 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
   std::map<std::string, Slot, std::less<>> slots;
   std::set<std::shared_ptr<Upload>> on_wire;     // posts handed to the loop
   std::set<std::shared_ptr<Upload>> backing_off;  // posts waiting to be tried again
+  // Files with a policy in hand, waiting for one of max_posts places on the wire: the form is
+  // signed when the post starts, so a long queue never sends an expired policy.
+  std::deque<std::shared_ptr<Upload>> ready;
+  unsigned posting = 0;
+  std::set<std::string> tainted;  // keys whose post stored bytes other than the judged ones
   std::mt19937_64 random{std::random_device{}()};
   std::size_t pending = 0;
   bool cancelled = false;
@@ -166,7 +167,10 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     if (cancelled) return finish(upload, failed("cancelled before it was uploaded"));
     Slot& slot = slot_for(upload->task.model);
     if (slot.refused) return finish(upload, failed(*slot.refused));
-    if (usable(slot)) return start_post(upload, *slot.policy);
+    if (usable(slot)) {
+      ready.push_back(upload);
+      return pump();
+    }
     slot.waiting.push_back(upload);
     if (!slot.fetching) request_policy(slot);
   }
@@ -185,7 +189,7 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     request.write = collect;
     request.write_data = &slot.answer;
     if (std::string problem = open_service_request(*slot.handle, transfer, request); !problem.empty()) {
-      return policy_failed(slot, "the upload policy could not be asked for: " + problem, false);
+      return policy_failed(slot, "the upload policy could not be asked for: " + problem, true);
     }
     loop.add(slot.handle->easy, TransferLoop::host_key(slot.url), {},
              [self = shared_from_this(), model = slot.model](CURLcode code) {
@@ -205,12 +209,12 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     }
     if (answer.policy) {
       slot.policy = std::move(answer.policy);
+      ++slot.generation;
       slot.fetching = false;
       slot.attempts = 0;
-      const std::deque<std::shared_ptr<Upload>> waiting = std::move(slot.waiting);
+      ready.insert(ready.end(), slot.waiting.begin(), slot.waiting.end());
       slot.waiting.clear();
-      for (const auto& upload : waiting) start_post(upload, *slot.policy);
-      return;
+      return pump();
     }
     if (answer.transient && !cancelled && slot.attempts < options.max_attempts) {
       const auto delay = retry_delay(slot.attempts, retry_after_of(easy), options, random());
@@ -238,6 +242,22 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
 
   // -- posts ------------------------------------------------------------------------------
 
+  // Starts ready posts while there is room, each with its model's policy as it is now.
+  void pump() {
+    while (posting < max_posts && !ready.empty()) {
+      const std::shared_ptr<Upload> upload = std::move(ready.front());
+      ready.pop_front();
+      if (upload->finished) continue;
+      Slot& slot = slot_for(upload->task.model);
+      if (!usable(slot)) {
+        wait_for_policy(upload);
+        continue;
+      }
+      upload->generation = slot.generation;
+      start_post(upload, *slot.policy);
+    }
+  }
+
   void start_post(const std::shared_ptr<Upload>& upload, const UploadPolicy& policy) {
     if (cancelled) return finish(upload, failed("cancelled before it was uploaded"));
     const UploadTask& task = upload->task;
@@ -263,6 +283,7 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
       return finish(upload, failed("the upload could not be set up: " + problem));
     }
     on_wire.insert(upload);
+    ++posting;
     loop.add(upload->handle->easy, TransferLoop::host_key(upload->host),
              [upload] { open_file(*upload); },
              [self = shared_from_this(), upload](CURLcode code) { self->posted(upload, code); });
@@ -318,7 +339,10 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     const std::uint64_t left = upload.task.size - upload.sent;
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size * count, left));
     if (want == 0) return 0;
-    const ssize_t got = ::read(upload.fd, buffer, want);
+    ssize_t got = 0;
+    do {
+      got = ::read(upload.fd, buffer, want);
+    } while (got < 0 && errno == EINTR);
     if (got <= 0) {
       upload.read_error = got == 0 ? "the file is shorter than when it was checked"
                                    : "the file could not be read: " + std::string(std::strerror(errno));
@@ -333,6 +357,7 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
   static int rewind_file(void* user, curl_off_t offset, int origin) {
     auto& upload = *static_cast<Upload*>(user);
     if (offset != 0 || origin != SEEK_SET) return CURL_SEEKFUNC_CANTSEEK;
+    upload.facts.bytes += upload.sent;  // what the rewound attempt sent counts too
     open_file(upload);
     return upload.read_error.empty() ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_FAIL;
   }
@@ -343,21 +368,26 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned length = 0;
     if (EVP_DigestFinal_ex(upload.hash.get(), digest, &length) != 1) return "SHA-256 failed";
-    if (hex(digest, length) != upload.task.sha256) return "the file changed after it was checked (SHA-256)";
+    if (lower_hex(digest, length) != upload.task.sha256) return "the file changed after it was checked (SHA-256)";
     return {};
   }
 
   void posted(const std::shared_ptr<Upload>& upload, CURLcode code) {
     on_wire.erase(upload);
+    --posting;
+    settle_post(upload, code);
+    pump();
+  }
+
+  void settle_post(const std::shared_ptr<Upload>& upload, CURLcode code) {
     upload->close_file();
     ++upload->facts.attempts;
     upload->facts.bytes += upload->sent;
     const int status = http_status(upload->handle->easy);
     const std::string oss_code = xml_element(upload->answer, "Code");
     const std::string message = xml_element(upload->answer, "Message");
-    const bool stored = code == CURLE_OK && (status == 200 || status == 204 ||
-                                             (status == 409 && oss_code == "FileAlreadyExists"));
-    if (stored) return uploaded(upload);
+    if (code == CURLE_OK && (status == 200 || status == 204)) return uploaded(upload);
+    if (code == CURLE_OK && status == 409 && oss_code == "FileAlreadyExists") return existed(upload);
     if (!upload->read_error.empty()) return finish(upload, failed(upload->read_error));
     const std::string why = code != CURLE_OK
                                 ? curl_error_text(code, upload->handle->error_text)
@@ -367,7 +397,7 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
         !upload->renewed) {
       upload->renewed = true;
       Slot& slot = slot_for(upload->task.model);
-      if (slot.policy && upload->key.starts_with(slot.policy->upload_dir + "/")) slot.policy.reset();
+      if (slot.generation == upload->generation) slot.policy.reset();  // not a newer one
       return wait_for_policy(upload);
     }
     const bool transient = code != CURLE_OK || status >= 500 || status == 429;
@@ -388,12 +418,28 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
 
   void uploaded(const std::shared_ptr<Upload>& upload) {
     if (std::string problem = verify(*upload); !problem.empty()) {
+      tainted.insert(upload->key);
       return finish(upload, failed(problem + "; the uploaded copy is not used"));
     }
     UploadFacts facts;
     facts.outcome = UploadOutcome::uploaded;
     facts.oss_url = "oss://" + upload->key;
     facts.expires_at = now() + kOssUrlLifetime;
+    finish(upload, std::move(facts));
+  }
+
+  // 409 FileAlreadyExists: the policy forbids overwriting, and the name holds the bytes' hash,
+  // so what is there was posted under this policy for the same bytes (libcurl may have stopped
+  // sending at the early answer: nothing to verify). Unless this run's own post of the key
+  // stored other bytes. Its expiry is unknown: expires_at is left empty, and it is not
+  // remembered.
+  void existed(const std::shared_ptr<Upload>& upload) {
+    if (tainted.contains(upload->key)) {
+      return finish(upload, failed("the object " + upload->key + " holds other bytes than the judged ones"));
+    }
+    UploadFacts facts;
+    facts.outcome = UploadOutcome::uploaded;
+    facts.oss_url = "oss://" + upload->key;
     finish(upload, std::move(facts));
   }
 
@@ -406,6 +452,9 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
       ended.push_back(upload);
     }
     on_wire.clear();
+    posting = 0;
+    ended.insert(ended.end(), ready.begin(), ready.end());
+    ready.clear();
     for (auto& [model, slot] : slots) {
       if (slot.fetching) loop.remove(slot.handle->easy);
       slot.fetching = false;
@@ -417,9 +466,9 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
 };
 
 Uploader::Uploader(TransferLoop& loop, ApiKey key, DetectOptions options, std::string base_url,
-                   std::function<std::chrono::system_clock::time_point()> now)
+                   std::function<std::chrono::system_clock::time_point()> now, unsigned max_posts)
     : state_(std::make_shared<State>(loop, std::move(key), std::move(options), std::move(base_url),
-                                     std::move(now))) {}
+                                     std::move(now), max_posts)) {}
 
 Uploader::~Uploader() = default;
 

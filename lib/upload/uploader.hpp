@@ -34,18 +34,20 @@ using UploadDone = std::function<void(UploadFacts facts)>;
 /// A 429, a 5xx or a connection failure is asked again (DetectOptions' attempts and backoff); any
 /// other refusal (401, 400) fails the files waiting and every later one of that model.
 ///
-/// Uploads: the form's fields in upload_form_fields() order, `file` last; the key never goes
-/// to the upload host. 200 is success. 409 FileAlreadyExists is too: the object's name holds
-/// the file's hash (upload_object_name), so what is there is these bytes, posted before under
-/// the same policy. A 403 "Policy expired" asks for a new policy, once per file. A 5xx or a
+/// Uploads: at most max_posts at once, each form signed with the model's policy when its post
+/// starts; the form's fields in upload_form_fields() order, `file` last; the key never goes to
+/// the upload host. 200 is success. 409 FileAlreadyExists is too: the object's name holds the
+/// file's hash (upload_object_name), so what is there is these bytes, posted before under the
+/// same policy (unless this run stored other bytes under it; then it fails). A 403 "Policy expired" asks for a new policy, once per file. A 5xx or a
 /// broken connection is tried again, up to DetectOptions::max_attempts (uploads are not billed).
 ///
 /// Not thread-safe: use it from the loop's thread; the loop must outlive it.
 class Uploader {
  public:
-  /// An uploader asking policies of `base_url` with `key`; `now` dates the oss:// URLs' expiry.
+  /// An uploader asking policies of `base_url` with `key`; `now` dates the oss:// URLs' expiry;
+  /// at most `max_posts` posts are on the loop at once (the others wait here, unsigned).
   Uploader(TransferLoop& loop, ApiKey key, DetectOptions options, std::string base_url,
-           std::function<std::chrono::system_clock::time_point()> now);
+           std::function<std::chrono::system_clock::time_point()> now, unsigned max_posts);
   ~Uploader();
   Uploader(const Uploader&) = delete;
   Uploader& operator=(const Uploader&) = delete;
