@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_run.hpp"
@@ -393,6 +394,43 @@ TEST_CASE("--max-calls: a file whose call would not be sent is not uploaded eith
       CHECK_FALSE(entry.second.upload.has_value());
     }
   }
+}
+
+TEST_CASE("cancel while files upload: a record for each, no upload counted as failed") {
+  test::TempDir dir("facegate-upload-cancel-");
+  std::vector<std::string> paths;
+  for (int i = 0; i < 24; ++i) {
+    paths.push_back((dir.path() / ("face-" + std::to_string(i) + ".jpg")).string());
+    fs::copy_file(example("portrait-640x800.jpg"), paths.back());
+    fs::resize_file(paths.back(), fs::file_size(paths.back()) + i);  // each its own bytes
+  }
+  test::FakeDashScope fake{std::string(kKey)};
+  fake.set_fault("policy", "500", 1);  // the first policy waits for a retry: a cancel finds work
+  std::mutex mutex;
+  std::vector<CheckRecord> records;
+  CheckerOptions options = online(fake);
+  options.grace = 2s;
+  CheckerResult made = Checker::create(options, [&](CheckRecord record) {
+    std::lock_guard lock(mutex);
+    records.push_back(std::move(record));
+  });
+  REQUIRE(made.ok());
+  for (const std::string& path : paths) made.checker->submit(CheckInput::from_path(path));
+  std::this_thread::sleep_for(10ms);
+  made.checker->cancel();
+  made.checker->finish();
+  const CheckSummary summary = made.checker->summary();
+  made.checker.reset();
+  REQUIRE(records.size() == paths.size());
+  std::size_t called = 0;
+  for (const CheckRecord& record : records) {
+    CAPTURE(record.source);
+    CHECK_FALSE((record.upload && record.upload->outcome == UploadOutcome::failed));
+    if (record.remote && record.remote->attempts > 0) ++called;
+  }
+  CHECK(summary.upload_failures == 0);
+  CHECK(fake.requests().size() == called);
+  MESSAGE(called << " of " << paths.size() << " were called before the cancel");
 }
 
 TEST_CASE("a file over the policy's max_file_size_mb is not posted") {
