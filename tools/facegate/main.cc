@@ -23,15 +23,21 @@ const char* const kInputsHelp =
 void add_run_options(CLI::App& command, cli::RunOptions& options) {
   facegate::CheckerOptions& checker = options.checker;
   command.add_flag("--json", options.json, "One JSON record per input per line");
+  // The enums are uint8_t: CLI11's own description would print their values as characters.
   command.add_option("--order", options.order, "Record order: input (default) or completion")
       ->transform(CLI::CheckedTransformer(
-          std::map<std::string, cli::RecordOrder>{{"input", cli::RecordOrder::input},
-                                                  {"completion", cli::RecordOrder::completion}}));
+                      std::map<std::string, cli::RecordOrder>{
+                          {"input", cli::RecordOrder::input},
+                          {"completion", cli::RecordOrder::completion}})
+                      .description(""))
+      ->type_name("input|completion");
   command.add_option("--input-format", options.input_format,
                      "How lists and stdin are read: lines (default) or jsonl")
       ->transform(CLI::CheckedTransformer(
-          std::map<std::string, cli::InputFormat>{{"lines", cli::InputFormat::lines},
-                                                  {"jsonl", cli::InputFormat::jsonl}}));
+                      std::map<std::string, cli::InputFormat>{{"lines", cli::InputFormat::lines},
+                                                              {"jsonl", cli::InputFormat::jsonl}})
+                      .description(""))
+      ->type_name("lines|jsonl");
   command.add_flag("--progress,!--no-progress", options.progress,
                    "Progress on stderr (default: when stderr is a terminal)");
   command.add_option("--jobs", checker.loop.max_transfers, "URLs fetched at once")
