@@ -65,7 +65,8 @@ struct LocalImages {
 // A clock the test moves (the ledger's and the upload's expiry).
 struct TestClock {
   std::shared_ptr<std::chrono::system_clock::time_point> now =
-      std::make_shared<std::chrono::system_clock::time_point>(std::chrono::sys_days{2026y / 12 / 1});
+      std::make_shared<std::chrono::system_clock::time_point>(
+          std::chrono::sys_days{2026y / 12 / 1});
   std::function<std::chrono::system_clock::time_point()> function() const {
     return [now = now] { return *now; };
   }
@@ -187,9 +188,9 @@ TEST_CASE("a mixed local batch: only the passes are uploaded, each once, and che
   CHECK(summary.upload_bytes == images.passing_bytes());
   CHECK(summary.remote_calls == 4);
   CHECK(summary.calls_avoided == 2);
-  CHECK(summary_text(summary, false).find("uploads: 4 (" + std::to_string(images.passing_bytes()) +
-                                          " bytes), reused from the ledger: 0, failed: 0") !=
-        std::string::npos);
+  CHECK(summary_text(summary, false)
+            .find("uploads: 4 (" + std::to_string(images.passing_bytes()) +
+                  " bytes), reused from the ledger: 0, failed: 0") != std::string::npos);
 
   // The later runs: the fake's logs keep the first run's entries (a reset would also forget
   // the uploaded objects).
@@ -221,7 +222,8 @@ TEST_CASE("a mixed local batch: only the passes are uploaded, each once, and che
     CHECK(fake.uploads().size() == 4);
     std::set<std::string> called_again, remembered;  // a 429 of the fake's window may add retries
     const std::vector<test::FakeRequest> requests = fake.requests();
-    for (std::size_t i = calls; i < requests.size(); ++i) called_again.insert(requests[i].image_url);
+    for (std::size_t i = calls; i < requests.size(); ++i)
+      called_again.insert(requests[i].image_url);
     for (const std::string& path : images.passing) remembered.insert(records[path].upload->oss_url);
     CHECK(called_again == remembered);
   }
@@ -270,13 +272,15 @@ TEST_CASE("policy faults: 500 and 429 are asked again; 401 fails every upload, n
   SUBCASE("500 then success") {
     fake.set_fault("policy", "500", 1);
     auto records = check_paths(online(fake), images.passing);
-    for (const auto& entry : records) CHECK(entry.second.upload->outcome == UploadOutcome::uploaded);
+    for (const auto& entry : records)
+      CHECK(entry.second.upload->outcome == UploadOutcome::uploaded);
     CHECK(fake.policy_requests().size() == 2);
   }
   SUBCASE("429 then success") {
     fake.set_fault("policy", "429", 1);
     auto records = check_paths(online(fake), images.passing);
-    for (const auto& entry : records) CHECK(entry.second.upload->outcome == UploadOutcome::uploaded);
+    for (const auto& entry : records)
+      CHECK(entry.second.upload->outcome == UploadOutcome::uploaded);
     CHECK(fake.policy_requests().size() == 2);
   }
   SUBCASE("401: asked once, every upload fails") {
@@ -330,7 +334,8 @@ TEST_CASE("upload faults: an expired policy is renewed once; a cut-off upload is
     // policy's, to the same host) died before an answer; then the file is read again.
     CHECK(fake.uploads().size() == 2);
     CHECK(fake.uploads().back().status == 200);
-    CHECK(fake.uploads().back().size == static_cast<std::int64_t>(fs::file_size(images.passing[0])));
+    CHECK(fake.uploads().back().size ==
+          static_cast<std::int64_t>(fs::file_size(images.passing[0])));
     // The bytes of the cut-off post count too.
     CHECK(record.upload->bytes >= fs::file_size(images.passing[0]));
     CHECK(record.upload->bytes <= 2 * fs::file_size(images.passing[0]));
@@ -463,13 +468,15 @@ TEST_CASE("dry run: the policy request and the upload are shown, nothing is sent
           fake.base_url() + "/uploads?action=getPolicy&model=wan2.2-s2v-detect");
     CHECK(record.dry_run_upload->bytes == fs::file_size(path));
     REQUIRE(record.dry_run.has_value());
-    CHECK(record.dry_run->body.find("oss://{upload_dir}/{sha256}-" + base_name(path)) != std::string::npos);
+    CHECK(record.dry_run->body.find("oss://{upload_dir}/{sha256}-" + base_name(path)) !=
+          std::string::npos);
     const std::string text = render_upload_plan(*record.dry_run_upload, true);
     CHECK(text.find("Authorization: Bearer sk-***") != std::string::npos);
     CHECK(text.find(std::string(kKey)) == std::string::npos);
     CHECK(text.rfind("file = " + path) != std::string::npos);
   }
-  for (const std::string& path : images.rejected) CHECK_FALSE(records[path].dry_run_upload.has_value());
+  for (const std::string& path : images.rejected)
+    CHECK_FALSE(records[path].dry_run_upload.has_value());
   CHECK(fake.policy_requests().empty());
   CHECK(fake.uploads().empty());
   CHECK(fake.requests().empty());
@@ -505,8 +512,13 @@ TEST_CASE("CLI: the sample images, online: the passes are uploaded and checked, 
   for (const std::string& name : passing) passing_bytes += fs::file_size(example(name));
   test::FakeDashScope fake{std::string(kKey)};
   test::TempDir state("facegate-upload-cli-");
-  std::vector<std::string> args{"check", "--model", "wan2.2-s2v-detect", "--base-url",
-                                fake.base_url(), "--ledger", (state.path() / "ledger").string()};
+  std::vector<std::string> args{"check",
+                                "--model",
+                                "wan2.2-s2v-detect",
+                                "--base-url",
+                                fake.base_url(),
+                                "--ledger",
+                                (state.path() / "ledger").string()};
   args.insert(args.end(), samples.begin(), samples.end());
   const std::vector<std::string> env{"DASHSCOPE_API_KEY=" + std::string(kKey)};
 
@@ -515,8 +527,9 @@ TEST_CASE("CLI: the sample images, online: the passes are uploaded and checked, 
   CAPTURE(first.err);
   CHECK(first.exit_code == 1);  // some samples are rejected (README, "Exit codes")
   for (const std::string& line : first.lines()) {
-    const bool pass = std::any_of(passing.begin(), passing.end(),
-                                  [&](const std::string& name) { return line.find(name) != std::string::npos; });
+    const bool pass = std::any_of(passing.begin(), passing.end(), [&](const std::string& name) {
+      return line.find(name) != std::string::npos;
+    });
     if (line.starts_with("SOURCE")) continue;
     CHECK_MESSAGE((line.find("passed, upload uploaded") != std::string::npos) == pass, line);
   }

@@ -37,9 +37,9 @@ std::string_view upload_outcome_name(UploadOutcome outcome) noexcept;
 /// One local file's upload, as its record shows it (remote.upload).
 struct UploadFacts {
   UploadOutcome outcome = UploadOutcome::failed;  ///< what happened
-  std::string oss_url;             ///< "oss://" + the object's key; empty when failed
-  std::uint64_t bytes = 0;         ///< file bytes posted in this run (retries included)
-  std::uint32_t attempts = 0;      ///< upload POSTs made in this run, retries included
+  std::string oss_url;         ///< "oss://" + the object's key; empty when failed
+  std::uint64_t bytes = 0;     ///< file bytes posted in this run (retries included)
+  std::uint32_t attempts = 0;  ///< upload POSTs made in this run, retries included
   /// When the oss:// URL stops being valid (uploaded, reused); empty for an object that was
   /// already there (409 FileAlreadyExists), whose age is unknown.
   std::optional<std::chrono::system_clock::time_point> expires_at;

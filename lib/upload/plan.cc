@@ -17,16 +17,25 @@ std::string key_text(const UploadPlan& plan) {
 
 std::string_view upload_outcome_name(UploadOutcome outcome) noexcept {
   switch (outcome) {
-    case UploadOutcome::uploaded: return "uploaded";
-    case UploadOutcome::reused: return "reused";
-    case UploadOutcome::failed: return "failed";
+    case UploadOutcome::uploaded:
+      return "uploaded";
+    case UploadOutcome::reused:
+      return "reused";
+    case UploadOutcome::failed:
+      return "failed";
   }
   return "failed";
 }
 
 std::vector<std::string_view> upload_form_fields() {
-  return {"OSSAccessKeyId", "Signature", "policy", "key", "x-oss-object-acl",
-          "x-oss-forbid-overwrite", "success_action_status", "file"};
+  return {"OSSAccessKeyId",
+          "Signature",
+          "policy",
+          "key",
+          "x-oss-object-acl",
+          "x-oss-forbid-overwrite",
+          "success_action_status",
+          "file"};
 }
 
 std::string UploadPlan::oss_url() const { return "oss://" + key_text(*this); }

@@ -35,7 +35,8 @@ std::string error_text(int status, simdjson::dom::element document) {
   std::string text = "HTTP " + std::to_string(status);
   std::string_view field;
   if (document["code"].get_string().get(field) == simdjson::SUCCESS) text.append(" ").append(field);
-  if (document["message"].get_string().get(field) == simdjson::SUCCESS) text.append(": ").append(field);
+  if (document["message"].get_string().get(field) == simdjson::SUCCESS)
+    text.append(": ").append(field);
   return text;
 }
 
@@ -101,7 +102,8 @@ PolicyAnswer parse_policy_answer(int status, std::string_view body,
   }
   const std::optional<double> lifetime = read_number(data, "expire_in_seconds");
   if (!lifetime || *lifetime <= 0) return failure("the policy lacks data.expire_in_seconds", false);
-  policy.expires = fetched_at + std::chrono::milliseconds(static_cast<std::int64_t>(*lifetime * 1000));
+  policy.expires =
+      fetched_at + std::chrono::milliseconds(static_cast<std::int64_t>(*lifetime * 1000));
   if (const std::optional<double> megabytes = read_number(data, "max_file_size_mb");
       megabytes && *megabytes > 0) {
     policy.max_file_bytes = static_cast<std::uint64_t>(*megabytes * 1024 * 1024);
@@ -144,7 +146,8 @@ std::string upload_scope(const ApiKey& key, std::string_view base_url) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned length = 0;
   std::string account;
-  if (EVP_Digest(key.reveal().data(), key.reveal().size(), digest, &length, EVP_sha256(), nullptr) == 1) {
+  if (EVP_Digest(key.reveal().data(), key.reveal().size(), digest, &length, EVP_sha256(),
+                 nullptr) == 1) {
     account = lower_hex(digest, std::min(length, 8u));
   }
   return "account:" + account + " base:" + std::string(base_url);

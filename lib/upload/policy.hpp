@@ -14,13 +14,13 @@ namespace facegate::detail {
 
 /// A policy as getPolicy answers it, for one model.
 struct UploadPolicy {
-  std::string policy;            ///< data.policy (base64), sent back as the field "policy"
-  std::string signature;         ///< data.signature: the field "Signature"
-  std::string access_key_id;     ///< data.oss_access_key_id: the field "OSSAccessKeyId"
-  std::string upload_dir;        ///< data.upload_dir: object keys are upload_dir + "/" + name
-  std::string upload_host;       ///< data.upload_host: the URL the form is posted to
-  std::string object_acl;        ///< data.x_oss_object_acl, sent back unchanged
-  std::string forbid_overwrite;  ///< data.x_oss_forbid_overwrite, sent back unchanged
+  std::string policy;                ///< data.policy (base64), sent back as the field "policy"
+  std::string signature;             ///< data.signature: the field "Signature"
+  std::string access_key_id;         ///< data.oss_access_key_id: the field "OSSAccessKeyId"
+  std::string upload_dir;            ///< data.upload_dir: object keys are upload_dir + "/" + name
+  std::string upload_host;           ///< data.upload_host: the URL the form is posted to
+  std::string object_acl;            ///< data.x_oss_object_acl, sent back unchanged
+  std::string forbid_overwrite;      ///< data.x_oss_forbid_overwrite, sent back unchanged
   std::uint64_t max_file_bytes = 0;  ///< data.max_file_size_mb in bytes (MiB); 0: not stated
   std::chrono::steady_clock::time_point expires;  ///< fetch time + data.expire_in_seconds
 };

@@ -103,15 +103,14 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     std::deque<std::shared_ptr<Upload>> waiting;
     std::optional<std::string> refused;  // why no policy will be asked for again
     bool fetching = false;
-    std::uint32_t attempts = 0;          // of the current policy request
+    std::uint32_t attempts = 0;  // of the current policy request
     std::unique_ptr<RequestHandle> handle;
     std::string url;
     std::string answer;
   };
 
-  State(TransferLoop& transfer_loop, ApiKey api_key, DetectOptions detect_options,
-        std::string base, std::function<std::chrono::system_clock::time_point()> clock,
-        unsigned posts)
+  State(TransferLoop& transfer_loop, ApiKey api_key, DetectOptions detect_options, std::string base,
+        std::function<std::chrono::system_clock::time_point()> clock, unsigned posts)
       : max_posts(std::max(1u, posts)),
         loop(transfer_loop),
         key(std::move(api_key)),
@@ -128,7 +127,7 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
   std::function<std::chrono::system_clock::time_point()> now;
   FetchOptions transfer;
   std::map<std::string, Slot, std::less<>> slots;
-  std::set<std::shared_ptr<Upload>> on_wire;     // posts handed to the loop
+  std::set<std::shared_ptr<Upload>> on_wire;      // posts handed to the loop
   std::set<std::shared_ptr<Upload>> backing_off;  // posts waiting to be tried again
   // Files with a policy in hand, waiting for one of max_posts places on the wire: the form is
   // signed when the post starts, so a long queue never sends an expired policy.
@@ -188,7 +187,8 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     request.timeout = options.request_timeout;
     request.write = collect;
     request.write_data = &slot.answer;
-    if (std::string problem = open_service_request(*slot.handle, transfer, request); !problem.empty()) {
+    if (std::string problem = open_service_request(*slot.handle, transfer, request);
+        !problem.empty()) {
       return policy_failed(slot, "the upload policy could not be asked for: " + problem, true);
     }
     loop.add(slot.handle->easy, TransferLoop::host_key(slot.url), {},
@@ -225,8 +225,9 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
       });
       return;
     }
-    policy_failed(slot, "the upload policy request failed after " + std::to_string(slot.attempts) +
-                            " attempt(s): " + answer.error,
+    policy_failed(slot,
+                  "the upload policy request failed after " + std::to_string(slot.attempts) +
+                      " attempt(s): " + answer.error,
                   answer.transient);
   }
 
@@ -262,9 +263,9 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     if (cancelled) return finish(upload, failed("cancelled before it was uploaded"));
     const UploadTask& task = upload->task;
     if (policy.max_file_bytes != 0 && task.size > policy.max_file_bytes) {
-      return finish(upload, failed(std::to_string(task.size) + " bytes is more than the policy's " +
-                                   "max_file_size_mb (" + std::to_string(policy.max_file_bytes) +
-                                   " bytes)"));
+      return finish(
+          upload, failed(std::to_string(task.size) + " bytes is more than the policy's " +
+                         "max_file_size_mb (" + std::to_string(policy.max_file_bytes) + " bytes)"));
     }
     upload->key = policy.upload_dir + "/" + upload_object_name(task.path, task.sha256);
     upload->host = policy.upload_host;
@@ -279,14 +280,16 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     request.timeout = options.request_timeout;
     request.write = collect;
     request.write_data = &upload->answer;
-    if (std::string problem = open_service_request(*upload->handle, transfer, request); !problem.empty()) {
+    if (std::string problem = open_service_request(*upload->handle, transfer, request);
+        !problem.empty()) {
       return finish(upload, failed("the upload could not be set up: " + problem));
     }
     on_wire.insert(upload);
     ++posting;
-    loop.add(upload->handle->easy, TransferLoop::host_key(upload->host),
-             [upload] { open_file(*upload); },
-             [self = shared_from_this(), upload](CURLcode code) { self->posted(upload, code); });
+    loop.add(
+        upload->handle->easy, TransferLoop::host_key(upload->host),
+        [upload] { open_file(*upload); },
+        [self = shared_from_this(), upload](CURLcode code) { self->posted(upload, code); });
   }
 
   // The form: the policy's fields as it gave them, in upload_form_fields() order, `file` last.
@@ -297,9 +300,12 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     handle.form = curl_mime_init(handle.easy);
     if (handle.form == nullptr) return "libcurl could not make a form";
     const std::map<std::string_view, const std::string*> values = {
-        {"OSSAccessKeyId", &policy.access_key_id},  {"Signature", &policy.signature},
-        {"policy", &policy.policy},                 {"key", &upload.key},
-        {"x-oss-object-acl", &policy.object_acl},   {"x-oss-forbid-overwrite", &policy.forbid_overwrite},
+        {"OSSAccessKeyId", &policy.access_key_id},
+        {"Signature", &policy.signature},
+        {"policy", &policy.policy},
+        {"key", &upload.key},
+        {"x-oss-object-acl", &policy.object_acl},
+        {"x-oss-forbid-overwrite", &policy.forbid_overwrite},
     };
     static const std::string kSuccessStatus = "200";
     for (const std::string_view field : upload_form_fields()) {
@@ -308,13 +314,15 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
       curl_mime_name(part, std::string(field).c_str());
       if (field == "file") {
         const std::size_t slash = upload.task.path.find_last_of('/');
-        curl_mime_filename(part, upload.task.path.substr(slash == std::string::npos ? 0 : slash + 1).c_str());
+        curl_mime_filename(
+            part, upload.task.path.substr(slash == std::string::npos ? 0 : slash + 1).c_str());
         curl_mime_type(part, "application/octet-stream");
         curl_mime_data_cb(part, static_cast<curl_off_t>(upload.task.size), read_file, rewind_file,
                           nullptr, &upload);
         continue;
       }
-      const std::string& value = field == "success_action_status" ? kSuccessStatus : *values.at(field);
+      const std::string& value =
+          field == "success_action_status" ? kSuccessStatus : *values.at(field);
       curl_mime_data(part, value.data(), value.size());
     }
     return {};
@@ -326,7 +334,9 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     upload.close_file();
     upload.sent = 0;
     upload.fd = ::open(upload.task.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (upload.fd < 0) upload.read_error = "the file could not be opened again: " + std::string(std::strerror(errno));
+    if (upload.fd < 0)
+      upload.read_error =
+          "the file could not be opened again: " + std::string(std::strerror(errno));
     upload.hash.reset(EVP_MD_CTX_new());
     if (!upload.hash || EVP_DigestInit_ex(upload.hash.get(), EVP_sha256(), nullptr) != 1) {
       upload.read_error = "SHA-256 could not be set up";
@@ -344,8 +354,9 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
       got = ::read(upload.fd, buffer, want);
     } while (got < 0 && errno == EINTR);
     if (got <= 0) {
-      upload.read_error = got == 0 ? "the file is shorter than when it was checked"
-                                   : "the file could not be read: " + std::string(std::strerror(errno));
+      upload.read_error = got == 0
+                              ? "the file is shorter than when it was checked"
+                              : "the file could not be read: " + std::string(std::strerror(errno));
       return CURL_READFUNC_ABORT;
     }
     EVP_DigestUpdate(upload.hash.get(), buffer, static_cast<std::size_t>(got));
@@ -368,7 +379,8 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned length = 0;
     if (EVP_DigestFinal_ex(upload.hash.get(), digest, &length) != 1) return "SHA-256 failed";
-    if (lower_hex(digest, length) != upload.task.sha256) return "the file changed after it was checked (SHA-256)";
+    if (lower_hex(digest, length) != upload.task.sha256)
+      return "the file changed after it was checked (SHA-256)";
     return {};
   }
 
@@ -387,12 +399,13 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
     const std::string oss_code = xml_element(upload->answer, "Code");
     const std::string message = xml_element(upload->answer, "Message");
     if (code == CURLE_OK && (status == 200 || status == 204)) return uploaded(upload);
-    if (code == CURLE_OK && status == 409 && oss_code == "FileAlreadyExists") return existed(upload);
+    if (code == CURLE_OK && status == 409 && oss_code == "FileAlreadyExists")
+      return existed(upload);
     if (!upload->read_error.empty()) return finish(upload, failed(upload->read_error));
-    const std::string why = code != CURLE_OK
-                                ? curl_error_text(code, upload->handle->error_text)
-                                : "HTTP " + std::to_string(status) + (oss_code.empty() ? "" : " " + oss_code) +
-                                      (message.empty() ? "" : ": " + message);
+    const std::string why = code != CURLE_OK ? curl_error_text(code, upload->handle->error_text)
+                                             : "HTTP " + std::to_string(status) +
+                                                   (oss_code.empty() ? "" : " " + oss_code) +
+                                                   (message.empty() ? "" : ": " + message);
     if (code == CURLE_OK && status == 403 && message.find("Policy expired") != std::string::npos &&
         !upload->renewed) {
       upload->renewed = true;
@@ -435,7 +448,8 @@ struct Uploader::State : std::enable_shared_from_this<Uploader::State> {
   // remembered.
   void existed(const std::shared_ptr<Upload>& upload) {
     if (tainted.contains(upload->key)) {
-      return finish(upload, failed("the object " + upload->key + " holds other bytes than the judged ones"));
+      return finish(
+          upload, failed("the object " + upload->key + " holds other bytes than the judged ones"));
     }
     UploadFacts facts;
     facts.outcome = UploadOutcome::uploaded;

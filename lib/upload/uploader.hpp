@@ -17,10 +17,10 @@ namespace facegate::detail {
 
 /// One local file to upload for one model.
 struct UploadTask {
-  std::string model;     ///< the policy's model: the oss:// URL is valid for it alone
-  std::string path;      ///< the file
+  std::string model;       ///< the policy's model: the oss:// URL is valid for it alone
+  std::string path;        ///< the file
   std::uint64_t size = 0;  ///< its size when its identity was taken
-  std::string sha256;    ///< its SHA-256 then (hex): the bytes posted must have it
+  std::string sha256;      ///< its SHA-256 then (hex): the bytes posted must have it
 };
 
 /// Called once per submitted file, from the loop.
@@ -38,8 +38,9 @@ using UploadDone = std::function<void(UploadFacts facts)>;
 /// starts; the form's fields in upload_form_fields() order, `file` last; the key never goes to
 /// the upload host. 200 is success. 409 FileAlreadyExists is too: the object's name holds the
 /// file's hash (upload_object_name), so what is there is these bytes, posted before under the
-/// same policy (unless this run stored other bytes under it; then it fails). A 403 "Policy expired" asks for a new policy, once per file. A 5xx or a
-/// broken connection is tried again, up to DetectOptions::max_attempts (uploads are not billed).
+/// same policy (unless this run stored other bytes under it; then it fails). A 403 "Policy expired"
+/// asks for a new policy, once per file. A 5xx or a broken connection is tried again, up to
+/// DetectOptions::max_attempts (uploads are not billed).
 ///
 /// Not thread-safe: use it from the loop's thread; the loop must outlive it.
 class Uploader {
